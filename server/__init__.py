@@ -1,0 +1,1 @@
+"""HTTP API, CLI and answering services of articlechat."""

@@ -1,0 +1,116 @@
+"""Request and response bodies of the HTTP API: the documented, stable contract (see /docs)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from index.ingest import ARTICLE_ID_PATTERN
+from index.parsing import FORMATS
+
+MAX_QUESTION = 2000
+MAX_HISTORY = 20
+MAX_TURN = 8000
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str = Field(..., max_length=MAX_TURN)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"question": "Who arranged the reception centers for returning prisoners?"}]},
+    )
+    question: str = Field(..., description="1–2000 characters after trimming.")
+    history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY, description="Earlier turns, oldest first.")
+    article_ids: list[str] | None = Field(None, max_length=100, description="Search only these articles.")
+    top_k: int | None = Field(None, ge=1, le=20, description="Passages to retrieve (default from settings).")
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("question is blank: ask something")
+        if len(value) > MAX_QUESTION:
+            raise ValueError(f"question is {len(value)} characters long: keep it to {MAX_QUESTION}")
+        return value
+
+
+class CitationOut(BaseModel):
+    n: int = Field(..., description="The number used in the answer's [n] markers.")
+    article_id: str
+    article_title: str
+    section: str = Field(..., description='Heading path, e.g. "Part > Section"; empty before the first heading.')
+    text: str = Field(..., description="The passage, verbatim: equal to the article text at [start, end).")
+    start: int
+    end: int
+    score: float = Field(..., description="Cosine similarity of the passage to the question.")
+
+
+class AskResponse(BaseModel):
+    answer: str = Field(..., description="The answer with inline [n] markers.")
+    answered: bool = Field(..., description="False when the articles do not cover the question; citations are then the closest passages, not support.")
+    citations: list[CitationOut]
+    mode: Literal["extractive", "llm"]
+    warnings: list[str]
+
+
+class ArticleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(..., min_length=1, max_length=2_000_000)
+    title: str | None = Field(None, max_length=500)
+    format: Literal[FORMATS] | None = Field(None, description="text, markdown or html; detected when omitted.")  # type: ignore[valid-type]
+    id: str | None = Field(None, pattern=ARTICLE_ID_PATTERN)
+
+
+class IngestOut(BaseModel):
+    id: str
+    title: str
+    status: Literal["new", "updated", "unchanged"]
+    sections: int
+    chunks: int
+
+
+class ArticleSummary(BaseModel):
+    id: str
+    title: str
+    sections: int
+    chunks: int
+    ingested_at: str
+
+
+class SectionOut(BaseModel):
+    path: list[str]
+    heading: str = Field(..., description="The path joined with ' > ', as in citations.")
+    heading_start: int
+    start: int
+    end: int
+
+
+class ArticleDetail(BaseModel):
+    id: str
+    title: str
+    format: str
+    ingested_at: str
+    text: str
+    sections: list[SectionOut]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    articles: int
+    chunks: int
+    vector_store: str
+    answer_mode: Literal["extractive", "llm"]
+    llm_model: str | None
+    embedding_model: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(..., description="What went wrong and what to fix.")
+    detail: list | None = None

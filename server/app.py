@@ -1,0 +1,87 @@
+"""The FastAPI application: thin routers over the services, one error shape for every failure."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index.parsing import ArticleError
+from server.container import Container
+from server.routers import articles, ask, health
+from server.services.answering import UnknownArticles
+from server.settings import Settings, get_settings
+
+log = logging.getLogger("articlechat")
+
+
+def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
+    container = container or Container(settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # Load the model and open the store before the first request, not during it.
+        container.answers
+        container.seed_sample()
+        yield
+
+    app = FastAPI(
+        title="articlechat",
+        version="0.1.0",
+        description="Ask questions about indexed news articles; answers cite the passages they use.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    app.include_router(ask.router)
+    app.include_router(articles.router)
+    app.include_router(health.router)
+    _add_error_handlers(app)
+    static = resources.files("ui").joinpath("static")
+    app.mount("/", StaticFiles(directory=str(static), html=True), name="ui")
+    return app
+
+
+def _error(status: int, message: str, detail: list | None = None) -> JSONResponse:
+    body: dict = {"error": message}
+    if detail is not None:
+        body["detail"] = detail
+    return JSONResponse(status_code=status, content=body)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _error(400, "the request body is not valid JSON: send a JSON object with content-type application/json")
+        messages = []
+        detail = []
+        for e in errors:
+            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+            msg = e.get("msg", "invalid").removeprefix("Value error, ")
+            messages.append(f"{where}: {msg}")
+            detail.append({"field": where, "message": msg, "type": e.get("type")})
+        return _error(422, "; ".join(messages), detail)
+
+    @app.exception_handler(ArticleError)
+    async def bad_article(request: Request, exc: ArticleError):
+        return _error(422, str(exc))
+
+    @app.exception_handler(UnknownArticles)
+    async def unknown_articles(request: Request, exc: UnknownArticles):
+        return _error(404, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal error: the server log has the details")

@@ -1,0 +1,183 @@
+"""The `articlechat` command: serve, ingest, ask, articles, delete. It calls the same services as the
+HTTP API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+from dataclasses import asdict
+from pathlib import Path
+
+from index.ingest import SUPPORTED_SUFFIXES
+from index.parsing import ArticleError
+
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from pydantic import ValidationError
+
+    try:
+        from server.settings import get_settings
+
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"error: invalid settings (check your ARTICLECHAT_* variables and .env):\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return args.run(args, settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="articlechat", description="Chat with news articles, with cited answers.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="start the HTTP server (API, docs at /docs, web UI at /)")
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1, or ARTICLECHAT_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8000, or ARTICLECHAT_PORT)")
+    serve.set_defaults(run=_serve)
+
+    ingest = sub.add_parser("ingest", help="index article files (.txt, .md, .html) and directories")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument("--id", dest="article_id", help="article id (only with a single file)")
+    ingest.add_argument("--title", help="article title (only with a single file)")
+    ingest.set_defaults(run=_ingest)
+
+    ask = sub.add_parser("ask", help="ask a question from the command line")
+    ask.add_argument("question")
+    ask.add_argument("--article", action="append", dest="article_ids", metavar="ID", help="search only this article (repeatable)")
+    ask.add_argument("--top-k", type=int, choices=range(1, 21), metavar="1-20")
+    ask.add_argument("--json", action="store_true", help="print the /ask response as JSON")
+    ask.set_defaults(run=_ask)
+
+    articles = sub.add_parser("articles", help="list the indexed articles")
+    articles.add_argument("--json", action="store_true")
+    articles.set_defaults(run=_articles)
+
+    delete = sub.add_parser("delete", help="remove an article and all its chunks")
+    delete.add_argument("article_id", metavar="ID")
+    delete.set_defaults(run=_delete)
+    return parser
+
+
+def _container(settings):
+    from server.container import Container
+
+    return Container(settings)
+
+
+def _serve(args, settings) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
+    print(f"articlechat: serving on http://{settings.host}:{settings.port} (store: {settings.store_location})", flush=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def collect_files(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files to ingest (directories walked recursively, hidden entries skipped) and paths that can't be."""
+    files: list[Path] = []
+    problems: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path).parts
+                if child.is_file() and not any(part.startswith(".") for part in rel):
+                    files.append(child)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append((path, "no such file or directory"))
+    return files, problems
+
+
+def _ingest(args, settings) -> int:
+    from tqdm import tqdm
+
+    files, problems = collect_files(args.paths)
+    if (args.article_id or args.title) and len(files) != 1:
+        print("error: --id and --title need exactly one file", file=sys.stderr)
+        return EXIT_USAGE
+    service = _container(settings).ingestion
+    seen_ids: dict[str, Path] = {}
+    with tqdm(files, unit="file", disable=None, file=sys.stderr) as bar:
+        for path in bar:
+            bar.set_postfix_str(path.name)
+            try:
+                if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    raise ArticleError(f"unsupported file type {path.suffix or '(none)'!r}: use .txt, .md or .html")
+                result = service.ingest_bytes(
+                    path.read_bytes(), path.name, article_id=args.article_id, title=args.title, source=str(path)
+                )
+            except (ArticleError, OSError) as exc:
+                problems.append((path, str(exc)))
+                continue
+            if result.article_id in seen_ids:
+                problems.append((path, f"same article id {result.article_id!r} as {seen_ids[result.article_id]}, "
+                                       "which it replaced: ingest it alone with --id"))
+            seen_ids[result.article_id] = path
+            bar.write(f"{result.status:9} {result.article_id}  ({result.sections} sections, {result.chunks} chunks)  {path}")
+    for path, reason in problems:
+        print(f"error: {path}: {reason}", file=sys.stderr)
+    print(f"{len(seen_ids)} article(s) indexed, {len(problems)} problem(s)", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _ask(args, settings) -> int:
+    from server.services.answering import UnknownArticles
+
+    question = args.question.strip()
+    if not question or len(question) > 2000:
+        print("error: the question must be 1-2000 characters", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        answer = _container(settings).answers.ask(question, (), args.article_ids, args.top_k)
+    except UnknownArticles as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(asdict(answer), indent=2, ensure_ascii=False))
+        return 0
+    print(textwrap.fill(answer.answer, width=100))
+    if answer.citations:
+        print("\nClosest passages (not support):" if not answer.answered else "\nSources:")
+        for c in answer.citations:
+            where = f"{c.article_title}" + (f" — {c.section}" if c.section else "")
+            print(f"[{c.n}] {where}  (chars {c.start}-{c.end}, score {c.score:.2f})")
+    for warning in answer.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _articles(args, settings) -> int:
+    records = _container(settings).store.list_articles()
+    if args.json:
+        rows = [{"id": r.id, "title": r.title, "sections": r.section_count, "chunks": r.chunk_count,
+                 "ingested_at": r.ingested_at} for r in records]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not records:
+        print("no articles indexed: add some with `articlechat ingest PATH`")
+    for r in records:
+        print(f"{r.id}\t{r.title}\t{r.section_count} sections\t{r.chunk_count} chunks\t{r.ingested_at}")
+    return 0
+
+
+def _delete(args, settings) -> int:
+    if not _container(settings).ingestion.delete(args.article_id):
+        print(f"error: no article with id {args.article_id!r} (see `articlechat articles`)", file=sys.stderr)
+        return 1
+    print(f"deleted {args.article_id}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""Answering: retrieve passages, decide whether they answer the question, and compose the answer
+with inline [n] markers — extractively (offline default) or with an OpenAI-compatible LLM.
+
+Citation numbers are the passages' retrieval ranks (1 = closest), in both modes and in the stream,
+so a marker never changes meaning between the first `citations` event and the final answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Literal, Sequence
+
+import numpy as np
+
+from index.embedding import Embedder
+from index.store import ArticleStore, ScoredChunk, SentenceVector
+from server.components.llm import ChatLLM, LLMError
+from server.services.followup import content_words, search_query
+
+NOT_COVERED = "The indexed articles do not cover this question."
+LLM_NOT_COVERED = "NOT_IN_ARTICLES"
+MAX_ANSWER_SENTENCES = 2
+# A second sentence joins the answer only if it scores nearly as well as the best one.
+SECOND_SENTENCE_MARGIN = 0.06
+# How much the passage's own similarity and the question's word overlap count in a sentence's score.
+PASSAGE_WEIGHT = 0.25
+OVERLAP_WEIGHT = 0.25
+# Closest passages shown with a refusal.
+CLOSEST_ON_REFUSAL = 3
+
+SYSTEM_PROMPT = """You answer questions about news articles using only the numbered passages provided.
+Rules:
+- Use only facts stated in the passages. Do not use outside knowledge.
+- After every sentence that uses a passage, add its marker, e.g. [1] or [2][3].
+- Be concise: one to four sentences.
+- If the passages do not answer the question, reply exactly: NOT_IN_ARTICLES"""
+
+MARKER_RE = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+class UnknownArticles(LookupError):
+    def __init__(self, ids: list[str]):
+        super().__init__(f"unknown article id(s): {', '.join(ids)}; GET /articles lists the indexed ones")
+        self.ids = ids
+
+
+@dataclass
+class Citation:
+    n: int
+    article_id: str
+    article_title: str
+    section: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class Answer:
+    answer: str
+    answered: bool
+    citations: list[Citation]
+    mode: Literal["extractive", "llm"]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Retrieval:
+    question: str
+    passages: list[ScoredChunk]  # rank order; citation n = index + 1
+    sentences: list[tuple[float, float, SentenceVector, int]]  # (score, cosine, sentence, n), best first
+    evidence: float  # the best sentence's cosine similarity to the question
+
+    def citation(self, n: int) -> Citation:
+        p = self.passages[n - 1]
+        return Citation(n, p.article_id, p.title, p.section, p.text, p.start, p.end, round(p.score, 4))
+
+
+class AnswerService:
+    def __init__(self, store: ArticleStore, embedder: Embedder, llm: ChatLLM | None, *, top_k: int, min_evidence: float):
+        self.store = store
+        self.embedder = embedder
+        self.llm = llm
+        self.top_k = top_k
+        self.min_evidence = min_evidence
+
+    @property
+    def mode(self) -> Literal["extractive", "llm"]:
+        return "llm" if self.llm else "extractive"
+
+    # --- public API -----------------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        article_ids: list[str] | None = None,
+        top_k: int | None = None,
+    ) -> Answer:
+        events = list(self.ask_stream(question, history, article_ids, top_k))
+        return events[-1][1]
+
+    def ask_stream(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        article_ids: list[str] | None = None,
+        top_k: int | None = None,
+    ) -> Iterator[tuple[str, object]]:
+        """Yields ("citations", [Citation]), then ("delta", str)…, then ("done", Answer)."""
+        r = self._retrieve(question, history, article_ids, top_k or self.top_k)
+        if not r.passages or r.evidence < self.min_evidence:
+            answer = self._refusal(r, self.mode)
+            yield "citations", answer.citations
+            yield "delta", answer.answer
+            yield "done", answer
+            return
+        if self.llm is None:
+            answer = self._extractive(r, history)
+            yield "citations", answer.citations
+            yield from _deltas(answer.answer)
+            yield "done", answer
+            return
+        yield "citations", [r.citation(n) for n in range(1, len(r.passages) + 1)]
+        yield from self._llm_stream(r, history)
+
+    def check_articles(self, article_ids: list[str] | None) -> None:
+        if not article_ids:
+            return
+        known = self.store.current_versions(article_ids)
+        missing = [a for a in dict.fromkeys(article_ids) if a not in known]
+        if missing:
+            raise UnknownArticles(missing)
+
+    # --- retrieval ------------------------------------------------------------------------------
+    def _retrieve(self, question: str, history, article_ids, top_k: int) -> _Retrieval:
+        self.check_articles(article_ids)
+        query = search_query(question, history)
+        qvec = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+        passages = self.store.search(qvec.tolist(), top_k, article_ids)
+        rank = {p.id: n for n, p in enumerate(passages, start=1)}
+        sentences = self.store.sentences_of(list(rank))
+        if not sentences:
+            return _Retrieval(question, passages, [], passages[0].score if passages else -1.0)
+        matrix = np.asarray([s.embedding for s in sentences], dtype=np.float32)
+        cosines = matrix @ qvec
+        asked = content_words(query)
+        scored = []
+        for s, cos in zip(sentences, cosines.tolist()):
+            n = rank[s.chunk_id]
+            overlap = len(asked & content_words(s.text)) / len(asked) if asked else 0.0
+            score = cos + PASSAGE_WEIGHT * passages[n - 1].score + OVERLAP_WEIGHT * overlap
+            scored.append((score, cos, s, n))
+        scored.sort(key=lambda t: (-t[0], t[2].start))
+        return _Retrieval(question, passages, scored, max(t[1] for t in scored))
+
+    # --- answers --------------------------------------------------------------------------------
+    def _refusal(self, r: _Retrieval, mode, warnings: list[str] | None = None) -> Answer:
+        closest = [r.citation(n) for n in range(1, min(CLOSEST_ON_REFUSAL, len(r.passages)) + 1)]
+        return Answer(NOT_COVERED, False, closest, mode, warnings or [])
+
+    def _extractive(self, r: _Retrieval, history: Sequence[tuple[str, str]], warnings: list[str] | None = None) -> Answer:
+        """Quote the best sentences verbatim, each followed by its passage's marker."""
+        already_said = " ".join(c for role, c in history if role == "assistant")
+        # A follow-up should move the conversation on: prefer sentences not quoted before.
+        fresh = [t for t in r.sentences if t[2].text not in already_said] or r.sentences
+        best = fresh[0]
+        chosen = [best]
+        for t in fresh[1:]:
+            if len(chosen) == MAX_ANSWER_SENTENCES or t[0] < best[0] - SECOND_SENTENCE_MARGIN:
+                break
+            if t[1] >= self.min_evidence:
+                chosen.append(t)
+        # Read in article order when quoting from the same passage.
+        chosen.sort(key=lambda t: (t[3], t[2].start) if t[3] == best[3] else (99, 0))
+        parts = [f"{t[2].text} [{t[3]}]" for t in chosen]
+        cited = sorted({t[3] for t in chosen})
+        return Answer(" ".join(parts), True, [r.citation(n) for n in cited], "extractive", warnings or [])
+
+    def _llm_messages(self, r: _Retrieval, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+        passages = "\n\n".join(
+            f"[{n}] ({p.title}{' — ' + p.section if p.section else ''})\n{p.text}"
+            for n, p in enumerate(r.passages, start=1)
+        )
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+        messages += [{"role": role, "content": content} for role, content in history[-6:]]
+        messages.append({"role": "user", "content": f"Passages:\n\n{passages}\n\nQuestion: {r.question}"})
+        return messages
+
+    def _llm_stream(self, r: _Retrieval, history) -> Iterator[tuple[str, object]]:
+        markers = MarkerFilter(set(range(1, len(r.passages) + 1)))
+        raw = ""
+        decided = refusal = False
+        try:
+            for piece in self.llm.stream(self._llm_messages(r, history)):  # type: ignore[union-attr]
+                raw += piece
+                if not decided:
+                    if _could_be_sentinel(raw):
+                        continue  # hold back until we know whether this is a refusal
+                    decided, refusal = True, raw.lstrip().startswith(LLM_NOT_COVERED)
+                    piece = raw
+                if not refusal and (text := markers.feed(piece)):
+                    yield "delta", text
+            if refusal:
+                yield "delta", NOT_COVERED
+            elif tail := markers.flush():
+                yield "delta", tail
+        except LLMError as exc:
+            yield "done", self._fallback(r, history, f"The LLM failed ({exc}); showing the extractive answer.")
+            return
+        yield "done", self._finish_llm(r, history, raw)
+
+    def _finish_llm(self, r: _Retrieval, history, raw: str) -> Answer:
+        text = raw.strip()
+        if text.startswith(LLM_NOT_COVERED):
+            return self._refusal(r, "llm")
+        answer, cited = clean_markers(text, set(range(1, len(r.passages) + 1)))
+        if not answer.strip():
+            return self._fallback(r, history, "The LLM returned an empty answer; showing the extractive answer.")
+        if not cited:
+            return self._fallback(
+                r, history, "The LLM answer cited no passage, so it cannot be checked; showing the extractive answer."
+            )
+        return Answer(answer, True, [r.citation(n) for n in sorted(cited)], "llm")
+
+    def _fallback(self, r: _Retrieval, history, warning: str) -> Answer:
+        return self._extractive(r, history, [warning])
+
+
+def clean_markers(text: str, allowed: set[int]) -> tuple[str, set[int]]:
+    """Drop markers that name no passage we sent; split "[1, 2]" into "[1][2]"."""
+    cited: set[int] = set()
+
+    def fix(match: re.Match) -> str:
+        numbers = [int(x) for x in re.split(r"\s*,\s*", match.group(1))]
+        valid = [n for n in numbers if n in allowed]
+        cited.update(valid)
+        if not valid:
+            return ""
+        lead = match.group(0)[0] if match.group(0)[0].isspace() else ""
+        return lead + "".join(f"[{n}]" for n in valid)
+
+    return MARKER_RE.sub(fix, text), cited
+
+
+class MarkerFilter:
+    """Applies `clean_markers` to a stream, holding back a possibly unfinished "[12" at the end."""
+
+    def __init__(self, allowed: set[int]):
+        self.allowed = allowed
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        self._pending += text
+        cut = self._pending.rfind("[")
+        if cut != -1 and "]" not in self._pending[cut:] and len(self._pending) - cut <= 12:
+            ready, self._pending = self._pending[:cut], self._pending[cut:]
+        else:
+            ready, self._pending = self._pending, ""
+        # Hold a trailing space too: it may belong to a marker that is dropped.
+        if ready.endswith(" "):
+            ready, self._pending = ready[:-1], " " + self._pending
+        return clean_markers(ready, self.allowed)[0]
+
+    def flush(self) -> str:
+        ready, self._pending = self._pending, ""
+        return clean_markers(ready, self.allowed)[0]
+
+
+def _could_be_sentinel(raw: str) -> bool:
+    head = raw.lstrip()
+    return len(head) < len(LLM_NOT_COVERED) and LLM_NOT_COVERED.startswith(head)
+
+
+def _deltas(text: str) -> Iterator[tuple[str, str]]:
+    """Stream an already-known answer a few words at a time."""
+    pieces = re.findall(r"\S+\s*", text)
+    for i in range(0, len(pieces), 4):
+        yield "delta", "".join(pieces[i : i + 4])

@@ -1,0 +1,72 @@
+"""Every setting of articlechat, in one place. Environment variables use the ARTICLECHAT_ prefix (plus
+the standard OPENAI_API_KEY and OPENAI_BASE_URL); a `.env` file in the working directory is read too."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "articlechat"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARTICLECHAT_", env_file=".env", extra="ignore")
+
+    # Storage
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Embedded Chroma directory.")
+    chroma_host: str | None = Field(None, description="Use a Chroma server at this host instead of the embedded store.")
+    chroma_port: int = Field(8000, ge=1, le=65535)
+    chroma_ssl: bool = False
+    collection_prefix: str = Field("articlechat", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,60}$")
+    seed_sample: bool = Field(True, description="Index the bundled sample article on the first start.")
+
+    # Embedding
+    embed_model: str = Field("", description="Local sentence-transformers model dir; empty = bundled all-MiniLM-L6-v2.")
+    embed_batch_size: int = Field(32, ge=1, le=512)
+
+    # Answering
+    top_k: int = Field(5, ge=1, le=20, description="Passages retrieved per question.")
+    # Minimum cosine similarity between the question and the best sentence of the retrieved passages
+    # for an answer; below it the product says the articles do not cover the question. Chosen with
+    # `python -m bench.calibrate` (see README).
+    min_evidence: float = Field(0.42, ge=-1.0, le=1.0)
+
+    # LLM (optional): any OpenAI-compatible chat-completions endpoint
+    openai_api_key: str | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY", "ARTICLECHAT_OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL", "ARTICLECHAT_OPENAI_BASE_URL"))
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout: float = Field(20.0, gt=0, description="Seconds before falling back to the extractive answer.")
+    llm_max_tokens: int = Field(400, ge=16, le=8192)
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_upload_bytes: int = Field(5_000_000, ge=1)
+
+    @field_validator("chroma_host", "openai_api_key", "openai_base_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def store_location(self) -> str:
+        if self.chroma_host:
+            scheme = "https" if self.chroma_ssl else "http"
+            return f"{scheme}://{self.chroma_host}:{self.chroma_port}"
+        return str(self.data_dir.expanduser().resolve())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,104 @@
+"""Shared fixtures: the real embedding model (loaded once), real embedded Chroma stores in temporary
+directories, and the real app served by uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from index.embedding import LocalEmbedder
+from server.app import create_app
+from server.container import Container
+from server.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "index" / "data" / "ukraine-russia-prisoner-exchange.txt"
+SAMPLE_ID = "ukraine-russia-prisoner-exchange"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    # _env_file=None: a developer's own .env must not leak into the tests.
+    base = {"data_dir": data_dir, "openai_api_key": None, "openai_base_url": None, "chroma_host": None}
+    return Settings(_env_file=None, **{**base, **overrides})
+
+
+@pytest.fixture
+def make_container(tmp_path_factory, embedder):
+    def make(**overrides) -> Container:
+        data_dir = overrides.pop("data_dir", None) or tmp_path_factory.mktemp("store")
+        return Container(make_settings(data_dir, **overrides), embedder=embedder)
+
+    return make
+
+
+class LiveServer:
+    """The app on a real uvicorn server in a background thread."""
+
+    def __init__(self, container: Container):
+        self.container = container
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(container=container), host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> "LiveServer":
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+
+
+@pytest.fixture
+def start_server():
+    servers: list[LiveServer] = []
+
+    def start(container: Container) -> LiveServer:
+        server = LiveServer(container).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_server(tmp_path_factory, embedder) -> Iterator[LiveServer]:
+    """One extractive-mode server with the bundled sample article, shared by read-mostly tests.
+    Tests that add articles use ids of their own and remove them."""
+    container = Container(make_settings(tmp_path_factory.mktemp("sample-store")), embedder=embedder)
+    server = LiveServer(container).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(sample_server) -> Iterator[httpx.Client]:
+    with sample_server.client() as client:
+        yield client

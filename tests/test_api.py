@@ -1,0 +1,245 @@
+"""The HTTP API over real HTTP (uvicorn), with the real model and an embedded Chroma, in extractive mode."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+from tests.conftest import SAMPLE_ID
+
+MARKER = re.compile(r"\[(\d+)\]")
+
+
+def assert_citation_contract(client: httpx.Client, body: dict) -> None:
+    """Every [n] names a citation, and every citation is verbatim article text at its offsets."""
+    numbers = {c["n"] for c in body["citations"]}
+    markers = {int(n) for n in MARKER.findall(body["answer"])}
+    assert markers <= numbers, (markers, numbers)
+    if body["answered"]:
+        assert markers, "an answer must cite something"
+        assert markers == numbers, "only cited passages are listed"
+    texts: dict[str, str] = {}
+    for c in body["citations"]:
+        if c["article_id"] not in texts:
+            texts[c["article_id"]] = client.get(f"/articles/{c['article_id']}").json()["text"]
+        assert texts[c["article_id"]][c["start"] : c["end"]] == c["text"]
+
+
+def ask(client: httpx.Client, question: str, **extra) -> dict:
+    response = client.post("/ask", json={"question": question, **extra})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert_citation_contract(client, body)
+    return body
+
+
+def read_sse(response: httpx.Response) -> list[tuple[str, dict]]:
+    events = []
+    for block in response.text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def test_answers_from_the_right_section_with_a_citation(api):
+    body = ask(api, "Who arranged the reception centers for returning prisoners?")
+    assert body["answered"] is True
+    assert body["mode"] == "extractive"
+    first = body["citations"][0]
+    assert first["article_id"] == SAMPLE_ID
+    assert first["section"] == "Operation of the Prisoner Exchange > Location and Logistics"
+    assert "Ukrainian officials have arranged transportation and temporary reception centers" in body["answer"]
+
+
+@pytest.mark.parametrize(
+    "question, section, expected",
+    [
+        ("Who hosted the delegations in Istanbul on May 16?", "Background of the Talks", "Hakan Fidan"),
+        ("How many drones did Russia say it downed?", "Escalating Drone and Missile Attacks", "788"),
+        ("Which organization sent observers to check on the prisoners' health?", "Medical and Humanitarian Oversight", "ICRC"),
+        ("What did NATO's Secretary-General call on Russia to do?", "European Union and NATO Positions", "Stoltenberg"),
+    ],
+)
+def test_answers_quote_the_sentence_that_answers(api, question, section, expected):
+    body = ask(api, question)
+    assert body["answered"] is True
+    assert body["citations"][0]["section"].endswith(section)
+    assert expected in body["answer"]
+
+
+def test_off_topic_question_is_refused(api):
+    for question in ("What is the weather in Kyiv today?", "How do I bake sourdough bread?"):
+        body = ask(api, question)
+        assert body["answered"] is False, body
+        assert "do not cover" in body["answer"]
+        assert not MARKER.search(body["answer"])
+
+
+def test_follow_up_with_a_pronoun_uses_the_conversation(api):
+    first = ask(api, "What did Zelenskyy call the swap?")
+    assert first["answered"] and "human dignity" in first["answer"]
+    follow = ask(
+        api,
+        "What did he appeal to Western partners for?",
+        history=[{"role": "user", "content": "What did Zelenskyy call the swap?"},
+                 {"role": "assistant", "content": first["answer"]}],
+    )
+    assert follow["answered"] is True
+    assert follow["citations"][0]["section"].endswith("Ukrainian Government Response")
+    assert "maintain pressure on Moscow" in follow["answer"]
+
+
+def test_article_ids_restrict_the_search(api):
+    created = api.post("/articles", json={"id": "test-restrict", "title": "Gardening notes",
+                                          "text": "Tomatoes need full sun and regular watering.\n\nBasil grows well beside them."})
+    assert created.status_code == 201, created.text
+    try:
+        body = ask(api, "What do tomatoes need?", article_ids=["test-restrict"])
+        assert body["answered"] and all(c["article_id"] == "test-restrict" for c in body["citations"])
+        body = ask(api, "Who arranged the reception centers?", article_ids=["test-restrict"])
+        assert all(c["article_id"] == "test-restrict" for c in body["citations"])
+    finally:
+        assert api.delete("/articles/test-restrict").status_code == 204
+
+
+def test_stream_sends_citations_then_deltas_then_the_full_answer(api):
+    payload = {"question": "How far apart were the border crossings?"}
+    with api.stream("POST", "/ask/stream", json=payload) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        response.read()
+    events = read_sse(response)
+    names = [name for name, _ in events]
+    assert names[0] == "citations" and names[-1] == "done"
+    assert set(names[1:-1]) == {"delta"}
+    done = events[-1][1]
+    assert "".join(data["text"] for name, data in events if name == "delta") == done["answer"]
+    assert "50 kilometers" in done["answer"]
+    assert {c["n"] for c in done["citations"]} <= {c["n"] for c in events[0][1]["citations"]}
+    assert done == ask(api, payload["question"])
+
+
+def test_articles_listing_and_detail(api):
+    listing = api.get("/articles").json()
+    sample = next(a for a in listing if a["id"] == SAMPLE_ID)
+    assert sample["title"] == "Ukraine Russia Prisoner Exchange"
+    assert sample["sections"] == 19 and sample["chunks"] >= sample["sections"]
+    detail = api.get(f"/articles/{SAMPLE_ID}").json()
+    assert "READ MORE" not in detail["text"]
+    logistics = next(s for s in detail["sections"] if s["heading"].endswith("Location and Logistics"))
+    assert detail["text"][logistics["start"] : logistics["end"]].startswith("The exchange operation commenced")
+    assert detail["text"][logistics["heading_start"] :].startswith("Location and Logistics")
+    assert detail["sections"][0]["path"] == []  # the lede
+
+
+def test_post_article_new_unchanged_updated_and_delete(api):
+    doc = {"id": "test-lifecycle", "format": "markdown",
+           "text": "# Harbour news\n\n## Ferries\n\nThe night ferry to Oslo leaves at 22:15 from pier 4.\n"}
+    assert api.post("/articles", json=doc).status_code == 201
+    again = api.post("/articles", json=doc)
+    assert again.status_code == 200 and again.json()["status"] == "unchanged"
+    body = ask(api, "When does the night ferry to Oslo leave?", article_ids=["test-lifecycle"])
+    assert "22:15" in body["answer"] and body["citations"][0]["section"] == "Ferries"
+
+    doc["text"] = doc["text"].replace("22:15 from pier 4", "23:40 from pier 9")
+    updated = api.post("/articles", json=doc)
+    assert updated.status_code == 201 and updated.json()["status"] == "updated"
+    body = ask(api, "When does the night ferry to Oslo leave?", article_ids=["test-lifecycle"])
+    assert "23:40" in body["answer"]
+    assert all("22:15" not in c["text"] for c in body["citations"])
+
+    assert api.delete("/articles/test-lifecycle").status_code == 204
+    assert api.get("/articles/test-lifecycle").status_code == 404
+    assert api.delete("/articles/test-lifecycle").status_code == 404
+    body = ask(api, "When does the night ferry to Oslo leave?")
+    assert all(c["article_id"] != "test-lifecycle" for c in body["citations"])
+
+
+def test_multipart_upload_of_html(api):
+    html = (b"<html><head><title>Mountain rescue</title><script>alert(1)</script></head><body>"
+            b"<nav>Home | News</nav><h2>The rescue</h2><p>Volunteers from Zermatt reached the climbers after six hours.</p>"
+            b"<footer>Copyright</footer></body></html>")
+    response = api.post("/articles", files={"file": ("rescue.html", html, "text/html")})
+    assert response.status_code == 201, response.text
+    assert response.json()["id"] == "rescue" and response.json()["title"] == "Mountain rescue"
+    try:
+        detail = api.get("/articles/rescue").json()
+        assert "alert" not in detail["text"] and "Copyright" not in detail["text"] and "Home" not in detail["text"]
+        body = ask(api, "How long did the volunteers take to reach the climbers?", article_ids=["rescue"])
+        assert "six hours" in body["answer"] and body["citations"][0]["section"] == "The rescue"
+    finally:
+        api.delete("/articles/rescue")
+
+
+def test_healthz(api, sample_server):
+    health = api.get("/healthz").json()
+    assert health["status"] == "ok" and health["articles"] >= 1 and health["chunks"] >= health["articles"]
+    assert health["answer_mode"] == "extractive" and health["llm_model"] is None
+    assert health["vector_store"] == str(sample_server.container.settings.data_dir.resolve())
+
+
+def test_ui_placeholder_and_docs_are_served(api):
+    assert "articlechat" in api.get("/").text
+    assert api.get("/docs").status_code == 200
+    spec = api.get("/openapi.json").json()
+    assert {"/ask", "/ask/stream", "/articles", "/articles/{article_id}", "/healthz"} <= set(spec["paths"])
+
+
+# --- bad input: a 4xx that says what to fix, and nothing written -------------------------------------
+
+BAD_ASKS = [
+    ("not json", b"{question:", 400, "not valid JSON"),
+    ("missing question", {}, 422, "question"),
+    ("blank question", {"question": "   "}, 422, "blank"),
+    ("too long", {"question": "x" * 2001}, 422, "2000"),
+    ("question not a string", {"question": 42}, 422, "question"),
+    ("unknown role", {"question": "Why?", "history": [{"role": "system", "content": "hi"}]}, 422, "role"),
+    ("too many turns", {"question": "Why?", "history": [{"role": "user", "content": "a"}] * 21}, 422, "history"),
+    ("unknown article", {"question": "Why?", "article_ids": ["no-such-article"]}, 404, "no-such-article"),
+    ("top_k too big", {"question": "Why?", "top_k": 21}, 422, "top_k"),
+    ("top_k zero", {"question": "Why?", "top_k": 0}, 422, "top_k"),
+    ("unknown field", {"question": "Why?", "mode": "llm"}, 422, "mode"),
+]
+
+
+@pytest.mark.parametrize("path", ["/ask", "/ask/stream"])
+@pytest.mark.parametrize("case, body, status, fragment", BAD_ASKS, ids=[c[0] for c in BAD_ASKS])
+def test_bad_questions_get_a_clear_4xx(api, path, case, body, status, fragment):
+    if isinstance(body, bytes):
+        response = api.post(path, content=body, headers={"content-type": "application/json"})
+    else:
+        response = api.post(path, json=body)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]
+
+
+BAD_ARTICLES = [
+    ("not json", {"content": b"{text:", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+    ("missing text", {"json": {"title": "x"}}, 422, "text"),
+    ("blank text", {"json": {"text": "  \n "}}, 422, "blank"),
+    ("bad id", {"json": {"text": "Some text here.", "id": "../etc/passwd"}}, 422, "id"),
+    ("bad format", {"json": {"text": "Some text here.", "format": "pdf"}}, 422, "format"),
+    ("empty upload", {"files": {"file": ("empty.txt", b"", "text/plain")}}, 422, "empty"),
+    ("binary upload", {"files": {"file": ("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00", "text/plain")}}, 422, "photo.txt"),
+    ("undecodable", {"files": {"file": ("latin.txt", "Caf\xe9 cr\xe8me".encode("latin-1"), "text/plain")}}, 422, "latin.txt"),
+    ("unsupported type", {"files": {"file": ("report.pdf", b"%PDF-1.4", "application/pdf")}}, 422, ".pdf"),
+    ("no file field", {"files": {"document": ("a.txt", b"Hello there.", "text/plain")}}, 422, "file"),
+    ("wrong content type", {"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "content-type"),
+]
+
+
+@pytest.mark.parametrize("case, kwargs, status, fragment", BAD_ARTICLES, ids=[c[0] for c in BAD_ARTICLES])
+def test_bad_articles_get_a_clear_4xx_and_nothing_is_written(api, case, kwargs, status, fragment):
+    before = api.get("/articles").json()
+    response = api.post("/articles", **kwargs)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]
+    assert api.get("/articles").json() == before
+
+
+def test_unknown_article_detail_is_404(api):
+    response = api.get("/articles/nope")
+    assert response.status_code == 404 and "nope" in response.json()["error"]

@@ -1,0 +1,156 @@
+"""Ingestion into a real embedded Chroma with the real model: chunks, idempotence, replacement,
+deletion, and atomicity when a write fails halfway."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.ingest import IngestionService
+from index.parsing import ArticleError
+from tests.conftest import SAMPLE, SAMPLE_ID
+
+FERRY_V1 = "# Harbour\n\n## Ferries\n\nThe night ferry to Oslo leaves at 22:15 from pier 4.\n\n## Trams\n\nTram 12 stops at the quay.\n"
+FERRY_V2 = FERRY_V1.replace("22:15 from pier 4", "23:40 from pier 9")
+
+
+def search_texts(container, question: str, **kw) -> list[str]:
+    vector = container.embedder.embed_query(question)
+    return [c.text for c in container.store.search(vector, 10, **kw)]
+
+
+def test_sample_chunks_keep_sections_and_exact_offsets(make_container):
+    c = make_container()
+    result = c.ingestion.ingest_bytes(SAMPLE.read_bytes(), SAMPLE.name)
+    assert (result.article_id, result.status) == (SAMPLE_ID, "new")
+    record = c.store.get_article(SAMPLE_ID)
+    chunks = c.store.search(c.embedder.embed_query("prisoner exchange"), 50)
+    assert len(chunks) == result.chunks == record.chunk_count
+    for chunk in chunks:
+        assert record.text[chunk.start : chunk.end] == chunk.text
+    sections = {chunk.section for chunk in chunks}
+    assert "" in sections  # the lede
+    assert "Reactions and Diplomatic Implications > Russian Official Statements" in sections
+    assert not any("READ MORE" in chunk.text for chunk in chunks)
+
+
+def test_reingesting_unchanged_changes_nothing(make_container):
+    c = make_container()
+    first = c.ingestion.ingest_bytes(SAMPLE.read_bytes(), SAMPLE.name)
+    before = c.store.get_article(SAMPLE_ID)
+    again = c.ingestion.ingest_bytes(SAMPLE.read_bytes(), SAMPLE.name)
+    assert again.status == "unchanged" and again.chunks == first.chunks
+    after = c.store.get_article(SAMPLE_ID)
+    assert (after.version, after.ingested_at) == (before.version, before.ingested_at)
+    assert c.store.counts() == (1, first.chunks)
+
+
+def test_changed_article_replaces_all_its_chunks(make_container):
+    c = make_container()
+    c.ingestion.ingest_text(FERRY_V1, article_id="ferry")
+    assert c.ingestion.ingest_text(FERRY_V2, article_id="ferry").status == "updated"
+    texts = search_texts(c, "night ferry to Oslo pier")
+    assert any("23:40" in t for t in texts)
+    assert not any("22:15" in t for t in texts)
+    # Nothing of the old version is left in either collection.
+    assert c.store._chunks.count() == 2
+    assert c.store._sentences.count() == 2
+
+
+def test_delete_removes_every_chunk(make_container):
+    c = make_container()
+    c.ingestion.ingest_text(FERRY_V1, article_id="ferry")
+    c.ingestion.ingest_bytes(SAMPLE.read_bytes(), SAMPLE.name)
+    assert c.ingestion.delete("ferry") is True
+    assert c.store.get_article("ferry") is None
+    assert c.store._chunks.get(where={"article_id": "ferry"})["ids"] == []
+    assert c.store._sentences.get(where={"article_id": "ferry"})["ids"] == []
+    assert c.ingestion.delete("ferry") is False
+    assert c.store.get_article(SAMPLE_ID) is not None
+
+
+class FailingCommit(Exception):
+    pass
+
+
+def test_failed_write_leaves_the_previous_version_visible(make_container, monkeypatch):
+    c = make_container()
+    c.ingestion.ingest_text(FERRY_V1, article_id="ferry")
+
+    def broken_commit(record):
+        raise FailingCommit("disk full")
+
+    # The new version's chunks are written, then the registry flip fails.
+    monkeypatch.setattr(c.store, "commit", broken_commit)
+    with pytest.raises(FailingCommit):
+        c.ingestion.ingest_text(FERRY_V2, article_id="ferry")
+    monkeypatch.undo()
+    texts = search_texts(c, "night ferry to Oslo pier")
+    assert any("22:15" in t for t in texts) and not any("23:40" in t for t in texts)
+    assert "22:15" in c.store.get_article("ferry").text
+
+    # The next ingest of the same version succeeds and clears the leftovers.
+    assert c.ingestion.ingest_text(FERRY_V1, article_id="ferry").status == "unchanged"
+    assert c.store._chunks.count() == 2
+
+
+def test_failed_embedding_writes_nothing(make_container, monkeypatch):
+    c = make_container()
+    c.ingestion.ingest_text(FERRY_V1, article_id="ferry")
+    monkeypatch.setattr(c.embedder, "embed_texts", lambda texts: (_ for _ in ()).throw(RuntimeError("OOM")))
+    with pytest.raises(RuntimeError):
+        c.ingestion.ingest_text(FERRY_V2, article_id="ferry")
+    monkeypatch.undo()
+    assert c.store._chunks.count() == 2 and "22:15" in c.store.get_article("ferry").text
+
+
+def test_long_section_is_split_at_sentences_within_the_model_window(make_container):
+    c = make_container()
+    sentences = [f"Sentence number {i} describes the harbour expansion plan in some detail, phase {i}." for i in range(60)]
+    text = "# Port\n\n## Expansion\n\n" + " ".join(sentences) + "\n"
+    result = c.ingestion.ingest_text(text, article_id="port")
+    assert result.sections == 1 and result.chunks > 1
+    record = c.store.get_article("port")
+    chunks = sorted(c.store.search(c.embedder.embed_query("harbour expansion"), 20), key=lambda ch: ch.part)
+    assert [ch.part for ch in chunks] == list(range(result.chunks))
+    assert all(ch.section == "Expansion" for ch in chunks)
+    for ch in chunks:
+        assert record.text[ch.start : ch.end] == ch.text
+        assert ch.text.startswith("Sentence number") and ch.text.endswith(".")  # cut at sentence ends
+        assert c.embedder.count_tokens("Port > Expansion\n" + ch.text) <= c.embedder.max_tokens
+    assert " ".join(ch.text for ch in chunks) == " ".join(sentences)
+
+
+def test_article_without_headings_is_chunked_by_paragraph(make_container):
+    c = make_container()
+    paragraphs = ["Bees pollinate many crops across the valley.", "Honey production rose by a third last year.",
+                  "Beekeepers worry about a new mite."]
+    result = c.ingestion.ingest_text("Bees\n\n" + "\n\n".join(paragraphs) + "\n", filename="bees.txt")
+    assert result.title == "Bees" and result.chunks == 3
+    texts = search_texts(c, "honey production")
+    assert texts[0] == paragraphs[1]
+
+
+@pytest.mark.parametrize(
+    "data, name, fragment",
+    [
+        (b"", "empty.txt", "empty"),
+        (b"\x00\x01\x02binary", "blob.txt", "blob.txt"),
+        (b"\xff\xfe\xfa not utf8 \xc3\x28", "bad.txt", "bad.txt"),
+        (b"%PDF-1.7", "paper.pdf", ".pdf"),
+    ],
+)
+def test_bad_files_are_rejected_before_anything_is_written(make_container, data, name, fragment):
+    c = make_container()
+    with pytest.raises(ArticleError, match=fragment):
+        c.ingestion.ingest_bytes(data, name)
+    assert c.store.counts() == (0, 0)
+
+
+def test_article_ids_are_stable_and_validated(make_container):
+    c: IngestionService = make_container().ingestion
+    assert c.ingest_text("Some words about rivers.", filename="/tmp/x/River Report.txt").article_id == "river-report"
+    pasted = c.ingest_text("Text pasted with no title or name.")
+    assert pasted.article_id.startswith("article-")
+    assert c.ingest_text("Text pasted with no title or name.").status == "unchanged"
+    with pytest.raises(ArticleError, match="invalid article id"):
+        c.ingest_text("Text.", article_id="bad id!")

@@ -1,0 +1,110 @@
+"""LLM answer mode through the real `openai` client.
+
+No real LLM can run in CI, so an OpenAI-compatible chat-completions server that the test starts on
+127.0.0.1 (tests/openai_standin.py) stands in for it; it answers from the passages it is sent and
+can be told to fail, stall, or answer garbage.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import SAMPLE, SAMPLE_ID
+from tests.openai_standin import OpenAIStandin
+from tests.test_api import ask, assert_citation_contract, read_sse
+
+QUESTION = "Who arranged the reception centers for returning prisoners?"
+
+
+@pytest.fixture(scope="module")
+def standin():
+    with OpenAIStandin(model="standin-model") as server:
+        yield server
+
+
+@pytest.fixture
+def llm_api(standin, make_container, start_server):
+    standin.mode = "ok"
+    standin.requests.clear()
+    container = make_container(openai_base_url=standin.url + "/v1", llm_model="standin-model", llm_timeout=1.5)
+    server = start_server(container)
+    with server.client() as client:
+        yield client
+
+
+def test_llm_answer_cites_the_passages_it_was_sent(llm_api, standin):
+    body = ask(llm_api, QUESTION)
+    assert body["mode"] == "llm" and body["answered"] is True and body["warnings"] == []
+    assert re.search(r"\[\d+\]$", body["answer"])
+    assert body["citations"][0]["article_id"] == SAMPLE_ID
+    sent = standin.requests[-1]
+    assert sent["model"] == "standin-model"
+    prompt = sent["messages"][-1]["content"]
+    assert "[1]" in prompt and QUESTION in prompt
+    assert "Ukrainian officials have arranged transportation" in prompt
+    assert "only" in sent["messages"][0]["content"]  # the grounding rule is in the system prompt
+
+
+def test_invalid_markers_are_removed(llm_api, standin):
+    standin.mode = "bad_markers"
+    body = ask(llm_api, QUESTION)
+    assert body["mode"] == "llm" and "[99]" not in body["answer"] and "[0]" not in body["answer"]
+
+
+@pytest.mark.parametrize(
+    "mode, warning",
+    [("error", "LLM failed"), ("slow", "LLM failed"), ("garbage", "empty"), ("no_markers", "cited no passage")],
+)
+def test_llm_failures_fall_back_to_the_extractive_answer(llm_api, standin, mode, warning):
+    standin.mode = mode
+    standin.slow_seconds = 5
+    response = llm_api.post("/ask", json={"question": QUESTION})
+    assert response.status_code == 200
+    body = response.json()
+    assert_citation_contract(llm_api, body)
+    assert body["mode"] == "extractive" and body["answered"] is True
+    assert "reception centers" in body["answer"]
+    assert any(warning in w for w in body["warnings"]), body["warnings"]
+
+
+def test_llm_refusal_is_reported_as_not_answered(llm_api, standin):
+    standin.mode = "refuse"
+    body = ask(llm_api, QUESTION)
+    assert body["mode"] == "llm" and body["answered"] is False
+    assert "do not cover" in body["answer"] and body["citations"]  # closest passages, not support
+    with llm_api.stream("POST", "/ask/stream", json={"question": QUESTION}) as response:
+        response.read()
+    events = read_sse(response)
+    # The model's sentinel never reaches the reader: the stream says what the answer says.
+    assert "".join(data["text"] for name, data in events if name == "delta") == body["answer"]
+    assert events[-1][1]["answered"] is False
+
+
+def test_stream_in_llm_mode(llm_api, standin):
+    with llm_api.stream("POST", "/ask/stream", json={"question": QUESTION}) as response:
+        response.read()
+    events = read_sse(response)
+    assert events[0][0] == "citations" and events[-1][0] == "done"
+    deltas = [data["text"] for name, data in events if name == "delta"]
+    assert len(deltas) > 2
+    done = events[-1][1]
+    assert done["mode"] == "llm" and "".join(deltas).strip() == done["answer"]
+
+
+def test_broken_stream_ends_with_the_extractive_answer(llm_api, standin):
+    standin.mode = "break_stream"
+    with llm_api.stream("POST", "/ask/stream", json={"question": QUESTION}) as response:
+        assert response.status_code == 200
+        response.read()
+    events = read_sse(response)
+    done = events[-1]
+    assert done[0] == "done"
+    assert done[1]["mode"] == "extractive" and done[1]["warnings"]
+    assert "reception centers" in done[1]["answer"]
+
+
+def test_healthz_reports_llm_mode(llm_api):
+    health = llm_api.get("/healthz").json()
+    assert health["answer_mode"] == "llm" and health["llm_model"] == "standin-model"

@@ -1,0 +1,1 @@
+"""Static files of the articlechat web UI, served by the FastAPI app."""
