@@ -238,8 +238,12 @@ def _html_blocks(raw: str) -> tuple[str | None, list[_Block]]:
     soup = BeautifulSoup(raw, "html.parser")
     title_tag = soup.find("title")
     title = _clean(title_tag.get_text(" ")) if title_tag else None
-    for tag in soup.find_all(["head", *_HTML_DROP]):
+    for tag in soup.find_all(["head", "title", "meta", "link", *_HTML_DROP]):
         tag.decompose()
+    # Words in neighbouring blocks must not run together, while inline tags ("8 <b>pm</b>.") add
+    # no space: mark block boundaries with a space, then read text without a separator.
+    for tag in soup.find_all(["br", "h1", "h2", "h3", "h4", "h5", "h6", *_HTML_TEXT_BLOCKS, *_HTML_CONTAINERS]):
+        tag.insert_after(" ")
     blocks: list[_Block] = []
     skip = (Comment, Doctype, Declaration, ProcessingInstruction)
 
@@ -258,11 +262,11 @@ def _html_blocks(raw: str) -> tuple[str | None, list[_Block]]:
                     pending.append(str(child))
             elif child.name and re.fullmatch(r"h[1-6]", child.name):
                 flush()
-                if text := _clean(child.get_text(" ")):
+                if text := _clean(child.get_text()):
                     blocks.append(_Block(text, int(child.name[1])))
             elif child.name in _HTML_TEXT_BLOCKS:
                 flush()
-                if text := _clean(child.get_text(" ")):
+                if text := _clean(child.get_text()):
                     blocks.append(_Block(text))
             elif child.name in _HTML_CONTAINERS:
                 flush()
@@ -270,7 +274,7 @@ def _html_blocks(raw: str) -> tuple[str | None, list[_Block]]:
             elif child.name == "br":
                 pending.append(" ")
             else:
-                pending.append(child.get_text(" "))
+                pending.append(child.get_text())
         flush()
 
     walk(soup)
