@@ -29,7 +29,7 @@ class Chunk:
     start: int  # [start, end) in the stored article text
     end: int
     text: str
-    embed_text: str  # what the model embeds: title and heading path, then the text
+    embed_text: str  # what the model embeds: the heading path, then the text
     sentences: tuple[tuple[int, int], ...]  # sentence spans in the stored article text
 
     @property
@@ -37,8 +37,11 @@ class Chunk:
         return SECTION_SEPARATOR.join(self.section_path)
 
 
-def embed_header(title: str, section_path: Sequence[str]) -> str:
-    return SECTION_SEPARATOR.join([title, *section_path])
+def embed_header(section_path: Sequence[str]) -> str:
+    """The heading path is embedded with the text: on our sample-article questions it lifts hit@1
+    from 0.775 to 0.800; adding the article title too lowers it to 0.750 (and SQuAD hit@5 from 0.831
+    to 0.800), as every chunk of an article then shares it (measured with bench/sets, 2026-11-24)."""
+    return SECTION_SEPARATOR.join(section_path)
 
 
 class SectionNodeParser(NodeParser):
@@ -59,15 +62,16 @@ class SectionNodeParser(NodeParser):
         for section in article.sections:
             # Without headings a "section" is the whole article: its paragraphs are the units.
             units = [(section.start, section.end)] if article.has_headings else list(section.paragraphs)
-            header = embed_header(article.title, section.path)
-            budget = self.max_tokens - self._count_tokens(header)
+            header = embed_header(section.path)
+            # The model adds 2 special tokens; count_tokens includes them once per call.
+            budget = self.max_tokens - 2 - (self._count_tokens(header) - 2 if header else 0)
             part = 0
             for unit_start, unit_end in units:
                 for piece in self._pack(article.text, unit_start, unit_end, budget):
                     start, end = piece[0][0], piece[-1][1]
                     text = article.text[start:end]
                     chunks.append(
-                        Chunk(section.path, part, start, end, text, f"{header}\n{text}", tuple(piece))
+                        Chunk(section.path, part, start, end, text, f"{header}\n{text}" if header else text, tuple(piece))
                     )
                     part += 1
         return chunks

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.conftest import SAMPLE, SAMPLE_ID
+from tests.conftest import SAMPLE_ID
 from tests.openai_standin import OpenAIStandin
 from tests.test_api import ask, assert_citation_contract, read_sse
 

@@ -1,0 +1,96 @@
+"""Choose the abstention threshold (ARTICLECHAT_MIN_EVIDENCE) from labelled questions:
+`python -m bench.calibrate` (writes bench/results/calibration.json).
+
+The evidence of a question is the cosine similarity between it and the best sentence of the
+retrieved passages. It is computed for every labelled question with the sample article and the 35
+SQuAD 2.0 articles indexed together; our sample-article questions search the sample article only
+(what is "off topic" for it may be answered by a Wikipedia article). Labels: answerable questions of our sample-article set and the
+160 answerable SQuAD questions (should be answered), and our sample-article set's unanswerable
+questions (should be refused). SQuAD's unanswerable questions are reported but not used to choose:
+they are on-topic by construction ("not answerable from its own paragraph") and a similarity
+threshold cannot tell them apart; that is answer-quality work, not a threshold.
+
+The threshold chosen is the highest one that still answers at least 97 % of the answerable
+questions: a wrong refusal costs a reader a right answer, so it is capped first, and within that
+cap as many unanswerable questions as possible are refused. (Balanced accuracy would pick 0.61 and
+refuse a quarter of the answerable questions, because our related-sounding unanswerable questions are
+as close to the article as answerable ones.)
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.run import SAMPLE, SQUAD_DOCS
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_SET = ROOT / "bench" / "sets" / "sample_article.jsonl"
+SQUAD_QUESTIONS = SQUAD_DOCS.parent / "questions.jsonl"
+RESULTS = ROOT / "bench" / "results"
+MIN_ANSWERED = 0.97
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def evidences(service, questions: list[str], article_ids: list[str] | None = None) -> np.ndarray:
+    return np.array([service._retrieve(q, (), article_ids, service.top_k).evidence for q in questions])
+
+
+def main() -> None:
+    from index.embedding import LocalEmbedder
+    from index.ingest import IngestionService
+    from index.store import ArticleStore, chroma_client
+    from server.services.answering import AnswerService
+    from server.settings import Settings
+
+    embedder = LocalEmbedder()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ArticleStore(chroma_client(tmp), "calibrate")
+        ingestion = IngestionService(store, embedder)
+        sample_id = ingestion.ingest_bytes(SAMPLE.read_bytes(), SAMPLE.name).article_id
+        for f in sorted(SQUAD_DOCS.glob("*.txt")):
+            ingestion.ingest_bytes(f.read_bytes(), f.name)
+        service = AnswerService(store, embedder, None, top_k=Settings(_env_file=None).top_k, min_evidence=0)
+        ours = load_jsonl(SAMPLE_SET)
+        squad = load_jsonl(SQUAD_QUESTIONS)
+        groups = {
+            "sample_answerable": evidences(service, [r["question"] for r in ours if r["answers"]], [sample_id]),
+            "sample_off_topic": evidences(service, [r["question"] for r in ours if r["kind"] == "off_topic"], [sample_id]),
+            "sample_related_unanswerable": evidences(
+                service, [r["question"] for r in ours if r["kind"] == "related"], [sample_id]),
+            "squad_answerable": evidences(service, [r["question"] for r in squad if r["answerable"]]),
+            "squad_unanswerable": evidences(service, [r["question"] for r in squad if not r["answerable"]]),
+        }
+    positives = np.concatenate([groups["sample_answerable"], groups["squad_answerable"]])
+    negatives = np.concatenate([groups["sample_off_topic"], groups["sample_related_unanswerable"]])
+    curve = []
+    for t in np.round(np.arange(0.20, 0.70, 0.01), 2):
+        answered = float((positives >= t).mean())
+        refused = float((negatives < t).mean())
+        curve.append({
+            "off_topic_refused": round(float((groups["sample_off_topic"] < t).mean()), 3),
+            "threshold": float(t), "answerable_answered": round(answered, 3), "unanswerable_refused": round(refused, 3),
+            "squad_unanswerable_refused": round(float((groups["squad_unanswerable"] < t).mean()), 3),
+        })
+    best = max((row for row in curve if row["answerable_answered"] >= MIN_ANSWERED), key=lambda row: row["threshold"])
+    summary = {name: {"n": len(v), "min": round(float(v.min()), 3), "median": round(float(np.median(v)), 3),
+                      "max": round(float(v.max()), 3)} for name, v in groups.items()}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "calibration.json").write_text(json.dumps({"best": best, "groups": summary, "curve": curve}, indent=2) + "\n")
+    for name, s in summary.items():
+        print(f"{name:22} n={s['n']:3}  evidence min {s['min']:.3f}  median {s['median']:.3f}  max {s['max']:.3f}")
+    print("threshold  answerable-answered  off-topic-refused  unanswerable-refused  squad-unanswerable-refused")
+    for row in curve:
+        mark = "  <- chosen" if row is best else ""
+        print(f"  {row['threshold']:.2f}        {row['answerable_answered']:.3f}             {row['off_topic_refused']:.3f}"
+              f"              {row['unanswerable_refused']:.3f}                 {row['squad_unanswerable_refused']:.3f}{mark}")
+
+
+if __name__ == "__main__":
+    main()
