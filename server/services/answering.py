@@ -101,8 +101,15 @@ class AnswerService:
         article_ids: list[str] | None = None,
         top_k: int | None = None,
     ) -> Answer:
-        events = list(self.ask_stream(question, history, article_ids, top_k))
-        return events[-1][1]
+        r = self._retrieve(question, history, article_ids, top_k or self.top_k)
+        answer = self._without_llm(r, history)
+        if answer is not None:
+            return answer
+        try:
+            raw = self.llm.complete(self._llm_messages(r, history))  # type: ignore[union-attr]
+        except LLMError as exc:
+            return self._fallback(r, history, f"The LLM failed ({exc}); showing the extractive answer.")
+        return self._finish_llm(r, history, raw)
 
     def ask_stream(
         self,
@@ -113,14 +120,8 @@ class AnswerService:
     ) -> Iterator[tuple[str, object]]:
         """Yields ("citations", [Citation]), then ("delta", str)…, then ("done", Answer)."""
         r = self._retrieve(question, history, article_ids, top_k or self.top_k)
-        if not r.passages or r.evidence < self.min_evidence:
-            answer = self._refusal(r, self.mode)
-            yield "citations", answer.citations
-            yield "delta", answer.answer
-            yield "done", answer
-            return
-        if self.llm is None:
-            answer = self._extractive(r, history)
+        answer = self._without_llm(r, history)
+        if answer is not None:
             yield "citations", answer.citations
             yield from _deltas(answer.answer)
             yield "done", answer
@@ -159,9 +160,18 @@ class AnswerService:
         return _Retrieval(question, passages, scored, max(t[1] for t in scored))
 
     # --- answers --------------------------------------------------------------------------------
-    def _refusal(self, r: _Retrieval, mode, warnings: list[str] | None = None) -> Answer:
+    def _without_llm(self, r: _Retrieval, history: Sequence[tuple[str, str]]) -> Answer | None:
+        """The answer when no LLM call is needed: a refusal (weak evidence is never sent to the
+        LLM), or the extractive answer when no LLM is configured."""
+        if not r.passages or r.evidence < self.min_evidence:
+            return self._refusal(r, self.mode)
+        if self.llm is None:
+            return self._extractive(r, history)
+        return None
+
+    def _refusal(self, r: _Retrieval, mode: Literal["extractive", "llm"]) -> Answer:
         closest = [r.citation(n) for n in range(1, min(CLOSEST_ON_REFUSAL, len(r.passages)) + 1)]
-        return Answer(NOT_COVERED, False, closest, mode, warnings or [])
+        return Answer(NOT_COVERED, False, closest, mode)
 
     def _extractive(self, r: _Retrieval, history: Sequence[tuple[str, str]], warnings: list[str] | None = None) -> Answer:
         """Quote the best sentences verbatim, each followed by its passage's marker."""
