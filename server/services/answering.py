@@ -28,6 +28,29 @@ PASSAGE_WEIGHT = 0.25
 OVERLAP_WEIGHT = 0.25
 # Closest passages shown with a refusal.
 CLOSEST_ON_REFUSAL = 3
+# A follow-up should move the conversation on: a sentence quoted in an earlier answer scores less.
+ALREADY_SAID_PENALTY = 0.05
+# Questions asking for a number, a date, a place or a person favour sentences holding one.
+TYPE_BONUS = 0.1
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+    r"hundreds?|thousands?|millions?|billions?|dozens?|half|double|twice)\b", re.IGNORECASE)
+_DATE = re.compile(
+    r"\b(\d{4}|january|february|march|april|may|june|july|august|september|october|november|december|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|week|month|year|"
+    r"century|decade)\b", re.IGNORECASE)
+_PROPER_NOUN = re.compile(r"(?<=\S)\s+[A-Z][\w’'-]+")  # a capitalised word that does not open the sentence
+EXPECTED_KIND = [
+    (re.compile(r"^\W*(how (many|much|long|far|old|often|large|big)|what (number|percentage|share|amount))\b", re.I), _NUMBER),
+    (re.compile(r"^\W*(when|what (year|date|day|time|month))\b", re.I), _DATE),
+    (re.compile(r"^\W*(where|in which|which (city|country|town|place|region))\b", re.I), _PROPER_NOUN),
+    (re.compile(r"^\W*(who|whom|whose)\b", re.I), _PROPER_NOUN),
+]
+
+
+def expected_kind(question: str) -> re.Pattern | None:
+    """The pattern an answer sentence should contain, from the question's wh-word."""
+    return next((kind for asks, kind in EXPECTED_KIND if asks.search(question)), None)
 
 SYSTEM_PROMPT = """You answer questions about news articles using only the numbered passages provided.
 Rules:
@@ -150,11 +173,14 @@ class AnswerService:
         matrix = np.asarray([s.embedding for s in sentences], dtype=np.float32)
         cosines = matrix @ qvec
         asked = content_words(query)
+        kind = expected_kind(question)
         scored = []
         for s, cos in zip(sentences, cosines.tolist()):
             n = rank[s.chunk_id]
             overlap = len(asked & content_words(s.text)) / len(asked) if asked else 0.0
             score = cos + PASSAGE_WEIGHT * passages[n - 1].score + OVERLAP_WEIGHT * overlap
+            if kind is not None and kind.search(s.text):
+                score += TYPE_BONUS
             scored.append((score, cos, s, n))
         scored.sort(key=lambda t: (-t[0], t[2].start))
         return _Retrieval(question, passages, scored, max(t[1] for t in scored))
@@ -176,8 +202,7 @@ class AnswerService:
     def _extractive(self, r: _Retrieval, history: Sequence[tuple[str, str]], warnings: list[str] | None = None) -> Answer:
         """Quote the best sentences verbatim, each followed by its passage's marker."""
         already_said = " ".join(c for role, c in history if role == "assistant")
-        # A follow-up should move the conversation on: prefer sentences not quoted before.
-        fresh = [t for t in r.sentences if t[2].text not in already_said] or r.sentences
+        fresh = sorted(r.sentences, key=lambda t: -(t[0] - ALREADY_SAID_PENALTY * (t[2].text in already_said)))
         best = fresh[0]
         chosen = [best]
         for t in fresh[1:]:

@@ -1,8 +1,9 @@
 """Follow-up questions: turn "What did he say next?" into a search that carries its referent.
 
 Offline and deterministic: when the question leans on earlier turns (a pronoun, or too few content
-words to stand alone), the previous user question is searched together with it, so the entity it
-names steers retrieval.
+words to stand alone), the names and key nouns of the previous question, and the names in the
+previous answer (where "it" or "he" often points), are added to it. Carrying terms rather than the
+whole previous question keeps the old question's wording from outweighing the new one.
 """
 
 from __future__ import annotations
@@ -38,9 +39,35 @@ def needs_context(question: str) -> bool:
     return any(t in ANAPHORA for t in tokens) or len(content_words(question)) <= 2
 
 
+NAME_RE = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w’'.-]*)*")
+# Answers are quoted passages: only their first sentences name the referent.
+ANSWER_CHARS = 300
+
+
+def names(text: str) -> list[str]:
+    """Capitalised words and runs ("Josep Borrell", "Red Cross"), minus sentence-initial stopwords."""
+    found = []
+    for match in NAME_RE.finditer(text):
+        words = [w for w in match.group(0).split() if w.lower().strip("’'.") not in STOPWORDS]
+        if words:
+            found.append(" ".join(words).rstrip("’'."))
+    return found
+
+
 def search_query(question: str, history: Sequence[tuple[str, str]]) -> str:
     """The text to search for `question`, given earlier (role, content) turns, oldest first."""
-    previous = [content for role, content in history if role == "user" and content.strip()]
-    if not previous or not needs_context(question):
+    last_user = next((c for role, c in reversed(history) if role == "user" and c.strip()), None)
+    if last_user is None or not needs_context(question):
         return question
-    return f"{previous[-1]} {question}"
+    last_answer = next((c for role, c in reversed(history) if role == "assistant"), "")
+    last_answer = re.sub(r"\[\d+\]", "", last_answer)[:ANSWER_CHARS]
+    # The previous question's names, or its key words when it names no one, then the answer's names.
+    carried = (names(last_user) or sorted(content_words(last_user))) + names(last_answer)
+    seen = set(words(question))
+    terms = []
+    for term in carried:
+        new = [w for w in words(term) if w not in seen]
+        if new:
+            terms.append(term)
+            seen.update(new)
+    return f"{question} {' '.join(terms)}" if terms else question
