@@ -15,10 +15,12 @@ write are removed by the next ingest of that article.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import chromadb
+import numpy as np
 from chromadb.api import ClientAPI
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import (
@@ -94,6 +96,9 @@ class ArticleStore:
             f"{prefix}-sentences", metadata=_COSINE, embedding_function=None
         )
         self._articles = client.get_or_create_collection(f"{prefix}-articles", embedding_function=None)
+        # One record whose value changes with every commit or delete, so that in-memory indexes
+        # (BM25) in this or any other process sharing the store know when to rebuild.
+        self._meta = client.get_or_create_collection(f"{prefix}-meta", embedding_function=None)
         self.chunk_vectors = ChromaVectorStore(chroma_collection=self._chunks)
 
     # --- registry -------------------------------------------------------------------------------
@@ -115,6 +120,13 @@ class ArticleStore:
             return {}
         got = self._articles.get(ids=ids, include=["metadatas"])
         return {i: (m["version"], m["title"]) for i, m in zip(got["ids"], got["metadatas"])}
+
+    def generation(self) -> str:
+        got = self._meta.get(ids=["generation"], include=["metadatas"])
+        return got["metadatas"][0]["value"] if got["ids"] else ""
+
+    def _bump_generation(self) -> None:
+        self._meta.upsert(ids=["generation"], embeddings=[_NO_VECTOR], metadatas=[{"value": uuid.uuid4().hex}])
 
     def counts(self) -> tuple[int, int]:
         return self._articles.count(), sum(r.chunk_count for r in self.list_articles())
@@ -151,6 +163,7 @@ class ArticleStore:
                 }
             ],
         )
+        self._bump_generation()
 
     def drop_other_versions(self, article_id: str, keep_version: str | None) -> None:
         """Delete every chunk and sentence of `article_id` not of `keep_version` (None: all of them)."""
@@ -165,6 +178,7 @@ class ArticleStore:
             return False
         # Registry first: the article disappears at once, even if removing its chunks fails.
         self._articles.delete(ids=[article_id])
+        self._bump_generation()
         self.drop_other_versions(article_id, None)
         return True
 
@@ -190,20 +204,32 @@ class ArticleStore:
             version_title = current.get(meta["article_id"])
             if version_title is None or version_title[0] != meta["version"]:
                 continue
-            chunks.append(
-                ScoredChunk(
-                    id=node.node_id,
-                    article_id=meta["article_id"],
-                    section=meta["section"],
-                    part=int(meta["part"]),
-                    start=int(meta["start"]),
-                    end=int(meta["end"]),
-                    text=node.get_content(),
-                    score=float(score),
-                    title=version_title[1],
-                )
-            )
+            chunks.append(_scored(node.node_id, meta, node.get_content(), float(score), version_title[1]))
         return chunks[:top_k]
+
+    def current_chunk_texts(self) -> tuple[list[str], list[str], list[str]]:
+        """(ids, article ids, texts) of every chunk of the current article versions."""
+        versions = [m["version"] for m in self._articles.get(include=["metadatas"])["metadatas"]]
+        if not versions:
+            return [], [], []
+        got = self._chunks.get(where={"version": {"$in": versions}}, include=["documents", "metadatas"])
+        return got["ids"], [m["article_id"] for m in got["metadatas"]], got["documents"]
+
+    def chunks_by_id(self, ids: list[str], embedding: list[float]) -> list[ScoredChunk]:
+        """Chunks of current versions by id, scored by cosine similarity to `embedding`."""
+        if not ids:
+            return []
+        got = self._chunks.get(ids=ids, include=["documents", "metadatas", "embeddings"])
+        current = self.current_versions(m["article_id"] for m in got["metadatas"])
+        query = np.asarray(embedding, dtype=np.float32)
+        chunks = []
+        for chunk_id, text, meta, vector in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
+            version_title = current.get(meta["article_id"])
+            if version_title is None or version_title[0] != meta["version"]:
+                continue
+            score = float(np.asarray(vector, dtype=np.float32) @ query)
+            chunks.append(_scored(chunk_id, meta, text, score, version_title[1]))
+        return chunks
 
     def sentences_of(self, chunk_ids: list[str]) -> list[SentenceVector]:
         if not chunk_ids:
@@ -215,6 +241,11 @@ class ArticleStore:
             SentenceVector(m["chunk_id"], int(m["start"]), int(m["end"]), doc, list(emb))
             for m, doc, emb in zip(got["metadatas"], got["documents"], got["embeddings"])
         ]
+
+
+def _scored(chunk_id: str, meta: dict[str, Any], text: str, score: float, title: str) -> ScoredChunk:
+    return ScoredChunk(chunk_id, meta["article_id"], meta["section"], int(meta["part"]), int(meta["start"]),
+                       int(meta["end"]), text, score, title)
 
 
 def _record(article_id: str, text: str, meta: dict[str, Any]) -> ArticleRecord:

@@ -14,6 +14,7 @@ from typing import Iterator, Literal, Sequence
 import numpy as np
 
 from index.embedding import Embedder
+from index.retrieval import HybridRetriever
 from index.store import ArticleStore, ScoredChunk, SentenceVector
 from server.components.llm import ChatLLM, LLMError
 from server.services.followup import content_words, search_query
@@ -96,8 +97,8 @@ class Answer:
 class _Retrieval:
     question: str
     passages: list[ScoredChunk]  # rank order; citation n = index + 1
-    sentences: list[tuple[float, float, SentenceVector, int]]  # (score, cosine, sentence, n), best first
-    evidence: float  # the best sentence's cosine similarity to the question
+    sentences: list[tuple[float, float, SentenceVector, int]]  # (score, evidence, sentence, n), best first
+    evidence: float  # the best sentence's evidence: cosine similarity to the question plus word overlap
 
     def citation(self, n: int) -> Citation:
         p = self.passages[n - 1]
@@ -107,6 +108,7 @@ class _Retrieval:
 class AnswerService:
     def __init__(self, store: ArticleStore, embedder: Embedder, llm: ChatLLM | None, *, top_k: int, min_evidence: float):
         self.store = store
+        self.retriever = HybridRetriever(store)
         self.embedder = embedder
         self.llm = llm
         self.top_k = top_k
@@ -165,7 +167,7 @@ class AnswerService:
         self.check_articles(article_ids)
         query = search_query(question, history)
         qvec = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
-        passages = self.store.search(qvec.tolist(), top_k, article_ids)
+        passages = self.retriever.retrieve(qvec.tolist(), query, top_k, article_ids)
         rank = {p.id: n for n, p in enumerate(passages, start=1)}
         sentences = self.store.sentences_of(list(rank))
         if not sentences:
@@ -178,10 +180,12 @@ class AnswerService:
         for s, cos in zip(sentences, cosines.tolist()):
             n = rank[s.chunk_id]
             overlap = len(asked & content_words(s.text)) / len(asked) if asked else 0.0
-            score = cos + PASSAGE_WEIGHT * passages[n - 1].score + OVERLAP_WEIGHT * overlap
+            # Evidence counts the words too: a code or name the model blurs ("KR-5531") still counts.
+            evidence = cos + OVERLAP_WEIGHT * overlap
+            score = evidence + PASSAGE_WEIGHT * passages[n - 1].score
             if kind is not None and kind.search(s.text):
                 score += TYPE_BONUS
-            scored.append((score, cos, s, n))
+            scored.append((score, evidence, s, n))
         scored.sort(key=lambda t: (-t[0], t[2].start))
         return _Retrieval(question, passages, scored, max(t[1] for t in scored))
 

@@ -1,0 +1,81 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 (bm25s) rankings fused by reciprocal rank fusion.
+
+Names, numbers and quoted words in news questions are where BM25 beats the embedding model. The BM25
+index lives in memory and is rebuilt whenever the store's generation changes (any commit or delete,
+in this process or another sharing the store); every candidate is checked against the current
+article versions before it is returned, so a stale index can miss a new chunk for one query at most,
+and never returns a deleted or replaced one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+from index.store import ArticleStore, ScoredChunk
+
+RRF_K = 60  # the usual constant: damps the weight of the very first ranks
+CANDIDATES = 20  # from each ranking, before fusion
+
+
+class LexicalIndex:
+    def __init__(self, store: ArticleStore):
+        self._store = store
+        self._lock = threading.Lock()
+        self._generation: str | None = None
+        self._ids: list[str] = []
+        self._article_ids: list[str] = []
+        self._bm25 = None
+        self._tokenizer = None
+
+    def _refresh(self) -> None:
+        generation = self._store.generation()
+        if generation == self._generation:
+            return
+        with self._lock:
+            if generation == self._generation:
+                return
+            import bm25s
+            import Stemmer
+            from bm25s.tokenization import Tokenizer
+
+            ids, article_ids, texts = self._store.current_chunk_texts()
+            tokenizer = Tokenizer(stemmer=Stemmer.Stemmer("english"), stopwords="en")
+            bm25 = None
+            if texts:
+                bm25 = bm25s.BM25()
+                bm25.index(tokenizer.tokenize(texts, return_as="tuple", show_progress=False), show_progress=False)
+            self._ids, self._article_ids, self._bm25, self._tokenizer = ids, article_ids, bm25, tokenizer
+            self._generation = generation
+
+    def search(self, query: str, k: int, article_ids: list[str] | None = None) -> list[str]:
+        """Ids of up to `k` chunks sharing words with `query`, best first."""
+        self._refresh()
+        bm25, tokenizer, ids, owners = self._bm25, self._tokenizer, self._ids, self._article_ids
+        if bm25 is None or tokenizer is None:
+            return []
+        tokens = tokenizer.tokenize([query], update_vocab=False, return_as="ids", show_progress=False)
+        # Restricting to some articles: rank everything, then keep theirs.
+        fetch = len(ids) if article_ids else min(k, len(ids))
+        docs, scores = bm25.retrieve(tokens, k=fetch, show_progress=False)
+        wanted = set(article_ids or ())
+        hits = [ids[d] for d, s in zip(docs[0].tolist(), scores[0].tolist()) if s > 0 and (not wanted or owners[d] in wanted)]
+        return hits[:k]
+
+
+class HybridRetriever:
+    def __init__(self, store: ArticleStore):
+        self.store = store
+        self.lexical = LexicalIndex(store)
+
+    def retrieve(self, embedding: list[float], query: str, top_k: int, article_ids: list[str] | None = None) -> list[ScoredChunk]:
+        dense = self.store.search(embedding, CANDIDATES, article_ids)
+        lexical = self.lexical.search(query, CANDIDATES, article_ids)
+        fused: dict[str, float] = defaultdict(float)
+        for ranking in ([c.id for c in dense], lexical):
+            for rank, chunk_id in enumerate(ranking):
+                fused[chunk_id] += 1.0 / (RRF_K + rank + 1)
+        best = sorted(fused, key=lambda chunk_id: -fused[chunk_id])[:top_k]
+        by_id = {c.id: c for c in dense}
+        by_id.update({c.id: c for c in self.store.chunks_by_id([i for i in best if i not in by_id], embedding)})
+        return [by_id[i] for i in best if i in by_id]
