@@ -214,8 +214,8 @@ class AnswerService:
                 break
             if t[1] >= self.min_evidence:
                 chosen.append(t)
-        # Read in article order when quoting from the same passage.
-        chosen.sort(key=lambda t: (t[3], t[2].start) if t[3] == best[3] else (99, 0))
+        # Sentences of the best passage first, in article order; any other keeps its rank after them.
+        chosen.sort(key=lambda t: (0, t[2].start) if t[3] == best[3] else (1, 0))
         parts = [f"{t[2].text} [{t[3]}]" for t in chosen]
         cited = sorted({t[3] for t in chosen})
         return Answer(" ".join(parts), True, [r.citation(n) for n in cited], "extractive", warnings or [])
