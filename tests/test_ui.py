@@ -1,0 +1,182 @@
+"""The web UI in a real headless Chromium (Debian's `chromium`, driven by Playwright), against the real
+server with the sample article indexed. Screenshots land in test-output/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = ROOT / "test-output" / "screenshots"
+# Without these, Chromium phones home at start and on a closed network waits for it.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, sample_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    page.dialogs = dialogs  # type: ignore[attr-defined]
+    page.goto(sample_server.url + "/")
+    page.wait_for_selector(".article-item")
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def ask(page, question: str):
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+    page.wait_for_function("document.querySelectorAll('.typing').length === 0 && !document.querySelector('#send').disabled")
+    page.wait_for_timeout(100)
+    return page.locator(".turn-answer").last
+
+
+def test_ask_see_streamed_answer_and_open_the_cited_passage(page):
+    starters = page.locator(".starter")
+    assert starters.count() >= 1 and "Ukraine Russia Prisoner Exchange" in starters.first.inner_text()
+    answer = ask(page, "Who arranged the reception centers for returning prisoners?")
+    assert "Ukrainian officials have arranged transportation" in answer.locator(".answer-text").inner_text()
+    assert "Location and Logistics" in answer.locator(".source-head").first.inner_text()
+    assert page.evaluate("document.activeElement.id") == "question"  # focus back in the input
+    shot(page, "desktop-answer")
+
+    answer.locator(".chip").first.click()
+    dialog = page.locator("#article-view")
+    expect(dialog).to_be_visible()
+    mark = dialog.locator("mark")
+    expect(mark).to_contain_text("The exchange operation commenced")
+    expect(mark).to_be_in_viewport()  # scrolled into view
+    assert dialog.locator("#article-view-section").inner_text().endswith("Location and Logistics")
+    shot(page, "desktop-article-view")
+    page.click("#article-view-close")
+
+
+def test_follow_up_and_refusal_and_reload(page, sample_server):
+    ask(page, "What did Zelenskyy call the prisoner swap?")
+    follow = ask(page, "Whom did he appeal to?")
+    assert "Western partners" in follow.inner_text()
+
+    refused = ask(page, "How do I bake sourdough bread?")
+    assert "refusal" in refused.get_attribute("class")
+    assert "Not in the articles" in refused.inner_text()
+    assert "Closest passages" in refused.inner_text()
+    shot(page, "desktop-refusal")
+
+    page.reload()
+    page.wait_for_selector(".turn-answer")
+    assert page.locator(".turn-question").count() == 3  # the conversation survives a reload
+    page.click("#new-chat")
+    assert page.locator(".turn-question").count() == 0
+
+
+def test_upload_ask_and_delete_an_article(page, tmp_path):
+    upload = tmp_path / "lighthouse.md"
+    upload.write_text("# Lighthouse reopens\n\n## Visitors\n\nThe Skerry lighthouse welcomed 4,200 visitors in its first week.\n")
+    page.set_input_files("#add-file", str(upload))
+    page.click("#add-submit")
+    page.wait_for_selector(".article-item[data-article=lighthouse]")
+    assert "Indexed “Lighthouse reopens”" in page.inner_text("#add-status")
+
+    answer = ask(page, "How many visitors did the Skerry lighthouse welcome?")
+    assert "4,200" in answer.inner_text() and "Lighthouse reopens — Visitors" in answer.inner_text()
+
+    page.click(".article-item[data-article=lighthouse] >> text=Delete")
+    page.wait_for_selector(".article-item[data-article=lighthouse]", state="detached")
+    assert page.dialogs and "Delete “Lighthouse reopens”" in page.dialogs[-1]
+
+
+def test_bad_upload_shows_the_reason_next_to_the_form(page, tmp_path):
+    bad = tmp_path / "scan.txt"
+    bad.write_bytes(b"\x00\x01binary")
+    page.set_input_files("#add-file", str(bad))
+    page.click("#add-submit")
+    page.wait_for_selector("#add-error:not([hidden])")
+    assert "binary" in page.inner_text("#add-error")
+
+
+def test_markup_in_an_article_renders_inert(page, sample_server):
+    import httpx
+
+    payload = ("Harbour gossip\n\nThe harbour master wrote <script>window.__pwned = 1</script> on the board. "
+               "A visitor pinned <img src=x onerror=\"window.__pwned = 2\"> beside it and left.\n")
+    created = httpx.post(sample_server.url + "/articles", json={"id": "xss-test", "text": payload})
+    assert created.status_code == 201
+    try:
+        page.reload()
+        page.wait_for_selector(".article-item[data-article=xss-test]")
+        answer = ask(page, "What did the harbour master write on the board?")
+        assert "<script>window.__pwned = 1</script>" in answer.inner_text()
+        answer.locator(".chip").first.click()
+        expect(page.locator("#article-view-text")).to_contain_text("<img src=x onerror")
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator("#thread img, #article-view img, #thread script").count() == 0
+        assert page.dialogs == []
+    finally:
+        httpx.delete(sample_server.url + "/articles/xss-test")
+
+
+def test_phone_width(browser, sample_server):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    page.goto(sample_server.url + "/")
+    page.wait_for_selector(".starter")
+    answer = ask(page, "How far apart were the two border crossings?")
+    assert "50 kilometers" in answer.inner_text()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page scrolls sideways ({width}px)"
+    assert not page.locator("#articles-panel").is_visible()
+    shot(page, "phone-answer")
+    page.click("#toggle-articles")
+    expect(page.locator("#articles-panel")).to_be_visible()
+    shot(page, "phone-articles")
+    context.close()
+
+
+def test_failed_request_keeps_the_question_and_a_broken_stream_says_so(page):
+    # The network fails here on purpose (Playwright answers in place of the server).
+    page.route("**/ask/stream", lambda route: route.fulfill(
+        status=503, content_type="application/json", body='{"error": "the server is busy: try again in a moment"}'))
+    answer = ask(page, "Where did the exchange happen?")
+    assert "the server is busy" in answer.inner_text()
+    assert page.input_value("#question") == "Where did the exchange happen?"  # kept for a retry
+    assert answer.locator("text=Retry").is_visible()
+
+    cut = ('event: citations\ndata: {"citations": []}\n\n'
+           'event: delta\ndata: {"text": "The exchange took place "}\n\n')
+    page.unroute("**/ask/stream")
+    page.route("**/ask/stream", lambda route: route.fulfill(status=200, content_type="text/event-stream", body=cut))
+    answer.locator("text=Retry").click()
+    page.wait_for_selector(".error-line")
+    broken = page.locator(".turn-answer").last
+    assert "The exchange took place" in broken.inner_text() and "cut off" in broken.inner_text()
+    assert page.locator(".turn-question").count() == 1  # the retry replaced the failed turn

@@ -1,0 +1,317 @@
+// articlechat web UI: plain JavaScript, no build step. Every piece of article or answer text is
+// inserted with textContent, never as HTML, so an article containing markup renders inert.
+"use strict";
+
+const STORAGE_KEY = "articlechat.chat.v1";
+const SELECTION_KEY = "articlechat.selection.v1";
+const MAX_HISTORY_TURNS = 10; // user+assistant pairs sent as history (the API takes 20 entries)
+
+const $ = (id) => document.getElementById(id);
+const thread = $("thread");
+const questionBox = $("question");
+
+let turns = loadJSON(STORAGE_KEY, []);
+let articles = [];
+let excluded = new Set(loadJSON(SELECTION_KEY, [])); // unchecked article ids
+let busy = false;
+
+function loadJSON(key, fallback) {
+  try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch { return fallback; }
+}
+function save() {
+  // A turn still streaming is saved as it stands; on reload it shows as interrupted.
+  localStorage.setItem(STORAGE_KEY, JSON.stringify(turns));
+  localStorage.setItem(SELECTION_KEY, JSON.stringify([...excluded]));
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key in node && key !== "role") node[key] = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child != null) node.append(typeof child === "string" ? document.createTextNode(child) : child);
+  }
+  return node;
+}
+
+async function apiError(response) {
+  try {
+    const body = await response.json();
+    if (body && body.error) return body.error;
+  } catch { /* not JSON */ }
+  return `The server answered ${response.status} ${response.statusText}.`;
+}
+
+// ---- thread ------------------------------------------------------------------------------------
+
+function citationLabel(c) {
+  return c.section ? `${c.article_title} — ${c.section}` : c.article_title;
+}
+
+function answerText(turn) {
+  const p = el("p", { class: "answer-text" });
+  const byN = new Map((turn.citations || []).map((c) => [c.n, c]));
+  for (const part of (turn.answer || "").split(/(\[\d+\])/)) {
+    const m = part.match(/^\[(\d+)\]$/);
+    const c = m && byN.get(Number(m[1]));
+    if (c) {
+      p.append(el("button", { type: "button", class: "chip", "aria-label": `Source ${c.n}: ${citationLabel(c)}`,
+        title: citationLabel(c), onclick: () => openArticle(c) }, String(c.n)));
+    } else if (part) {
+      p.append(document.createTextNode(part));
+    }
+  }
+  return p;
+}
+
+function renderTurn(turn, index) {
+  const items = [el("div", { class: "turn-question" }, turn.question)];
+  const refused = turn.answered === false;
+  const answer = el("div", { class: "turn-answer" + (refused ? " refusal" : ""), "data-turn": String(index) });
+  if (refused) answer.append(el("p", { class: "refusal-label" }, "Not in the articles"));
+  if (turn.answer) answer.append(answerText(turn));
+  else if (turn.pending) answer.append(el("span", { class: "typing", "aria-label": "Answering…" }, el("span"), el("span"), el("span")));
+  if (turn.citations && turn.citations.length && !turn.pending) {
+    answer.append(el("p", { class: "sources-label" }, refused ? "Closest passages (they do not answer it):" : "Sources:"));
+    answer.append(el("ul", { class: "sources" }, turn.citations.map((c) => el("li", {},
+      el("button", { type: "button", class: "source", onclick: () => openArticle(c) },
+        el("span", { class: "source-head" }, `[${c.n}] ${citationLabel(c)}`),
+        el("span", { class: "source-text" }, c.text))))));
+  }
+  for (const w of turn.warnings || []) answer.append(el("p", { class: "warning" }, w));
+  if (turn.broken) answer.append(el("p", { class: "error-line" }, "The answer was cut off: the connection broke. Ask again to retry."));
+  if (turn.error) {
+    answer.append(el("p", { class: "error-line" }, turn.error));
+    answer.append(el("button", { type: "button", onclick: () => retry(index) }, "Retry"));
+  }
+  items.push(answer);
+  return items;
+}
+
+function render() {
+  thread.replaceChildren(...turns.flatMap(renderTurn));
+  $("starters").hidden = turns.length > 0;
+  const last = thread.lastElementChild;
+  if (last) last.scrollIntoView({ block: "end" });
+}
+
+function history() {
+  return turns.filter((t) => t.answer && !t.error && !t.pending).slice(-MAX_HISTORY_TURNS)
+    .flatMap((t) => [{ role: "user", content: t.question }, { role: "assistant", content: t.answer }]);
+}
+
+function searchedArticles() {
+  const ids = articles.map((a) => a.id).filter((id) => !excluded.has(id));
+  return ids.length === articles.length ? null : ids;
+}
+
+async function ask(question) {
+  question = question.trim();
+  if (!question || busy) return;
+  const articleIds = searchedArticles();
+  if (articleIds && articleIds.length === 0) {
+    showAskError("No article is checked: check at least one in the Articles panel.");
+    return;
+  }
+  showAskError(null);
+  const body = { question, history: history() };
+  if (articleIds) body.article_ids = articleIds;
+  const turn = { question, answer: "", citations: [], pending: true };
+  turns.push(turn);
+  busy = true;
+  render();
+  questionBox.value = "";
+  try {
+    const response = await fetch("/ask/stream", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    if (!response.ok) throw new Error(await apiError(response));
+    await readStream(response, turn);
+  } catch (err) {
+    turn.error = err instanceof TypeError ? "Could not reach the server. Check that it is running, then retry." : err.message;
+    questionBox.value = question; // keep the question so it can be sent again
+  } finally {
+    turn.pending = false;
+    busy = false;
+    save();
+    render();
+    questionBox.focus();
+  }
+}
+
+async function readStream(response, turn) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let done = false;
+  while (true) {
+    let chunk;
+    try { chunk = await reader.read(); } catch { break; }
+    if (chunk.done) break;
+    buffer += decoder.decode(chunk.value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) !== -1) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (!event || data == null) continue;
+      const payload = JSON.parse(data);
+      if (event === "citations") turn.citations = payload.citations;
+      else if (event === "delta") { turn.answer += payload.text; render(); }
+      else if (event === "done") { Object.assign(turn, payload); done = true; }
+      else if (event === "error") throw new Error(payload.error);
+    }
+  }
+  if (!done) turn.broken = true;
+}
+
+function retry(index) {
+  const [turn] = turns.splice(index, 1);
+  save();
+  ask(turn.question);
+}
+
+function showAskError(message) {
+  const p = $("ask-error");
+  p.hidden = !message;
+  p.textContent = message || "";
+}
+
+// ---- article view ------------------------------------------------------------------------------
+
+async function openArticle(citation) {
+  const dialog = $("article-view");
+  const response = await fetch(`/articles/${encodeURIComponent(citation.article_id)}`);
+  if (!response.ok) {
+    showAskError(`Could not open “${citation.article_title}”: ${await apiError(response)}`);
+    return;
+  }
+  const article = await response.json();
+  $("article-view-title").textContent = article.title;
+  $("article-view-section").textContent = citation.section || "";
+  const text = $("article-view-text");
+  const start = citation.start ?? 0, end = citation.end ?? 0;
+  const mark = el("mark", {}, article.text.slice(start, end));
+  text.replaceChildren(document.createTextNode(article.text.slice(0, start)), mark, document.createTextNode(article.text.slice(end)));
+  if (!dialog.open) dialog.showModal();
+  mark.scrollIntoView({ block: "center" });
+}
+
+$("article-view-close").addEventListener("click", () => $("article-view").close());
+
+// ---- articles panel ----------------------------------------------------------------------------
+
+async function loadArticles() {
+  const response = await fetch("/articles");
+  if (!response.ok) { showArticlesError(await apiError(response)); return; }
+  articles = await response.json();
+  const list = $("article-list");
+  list.replaceChildren(...articles.map((a) => {
+    const box = el("input", { type: "checkbox", checked: !excluded.has(a.id), id: `use-${a.id}`,
+      onchange: (e) => { e.target.checked ? excluded.delete(a.id) : excluded.add(a.id); save(); } });
+    const when = new Date(a.ingested_at).toLocaleString();
+    return el("li", { class: "article-item", "data-article": a.id },
+      box,
+      el("div", {},
+        el("label", { for: `use-${a.id}`, class: "visually-hidden" }, `Search ${a.title}`),
+        el("button", { type: "button", class: "article-open", onclick: () => openArticle({ article_id: a.id, article_title: a.title, start: 0, end: 0 }) }, a.title),
+        el("span", { class: "article-meta" }, `${a.sections} sections · indexed ${when}`)),
+      el("button", { type: "button", "aria-label": `Delete ${a.title}`, onclick: () => deleteArticle(a) }, "Delete"));
+  }));
+  if (!turns.length) loadStarters();
+}
+
+function showArticlesError(message) {
+  const p = $("articles-error");
+  p.hidden = !message;
+  p.textContent = message || "";
+}
+
+async function deleteArticle(article) {
+  if (!confirm(`Delete “${article.title}” and all its passages?`)) return;
+  const response = await fetch(`/articles/${encodeURIComponent(article.id)}`, { method: "DELETE" });
+  if (!response.ok && response.status !== 404) { showArticlesError(await apiError(response)); return; }
+  showArticlesError(null);
+  excluded.delete(article.id);
+  save();
+  await loadArticles();
+}
+
+$("add-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const title = $("add-title").value.trim();
+  const text = $("add-text").value;
+  const file = $("add-file").files[0];
+  const errorLine = $("add-error");
+  const status = $("add-status");
+  errorLine.hidden = true;
+  let request;
+  if (file) {
+    const form = new FormData();
+    form.append("file", file);
+    if (title) form.append("title", title);
+    request = { method: "POST", body: form };
+  } else if (text.trim()) {
+    request = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(title ? { text, title } : { text }) };
+  } else {
+    errorLine.textContent = "Paste the article's text or choose a file first.";
+    errorLine.hidden = false;
+    return;
+  }
+  $("add-submit").disabled = true;
+  status.textContent = "Indexing…";
+  try {
+    const response = await fetch("/articles", request);
+    if (!response.ok) throw new Error(await apiError(response));
+    const added = await response.json();
+    status.textContent = added.status === "unchanged"
+      ? `“${added.title}” was already indexed as it is.`
+      : `Indexed “${added.title}”: ${added.sections} sections, ${added.chunks} passages.`;
+    $("add-form").reset();
+    await loadArticles();
+  } catch (err) {
+    status.textContent = "";
+    errorLine.textContent = err instanceof TypeError ? "Could not reach the server." : err.message;
+    errorLine.hidden = false;
+  } finally {
+    $("add-submit").disabled = false;
+  }
+});
+
+// ---- starters ----------------------------------------------------------------------------------
+
+async function loadStarters() {
+  // Suggested questions come from the indexed articles' section headings, never a fixed list.
+  const box = $("starters");
+  const questions = [];
+  for (const a of articles.slice(0, 3)) {
+    const response = await fetch(`/articles/${encodeURIComponent(a.id)}`);
+    if (!response.ok) continue;
+    const detail = await response.json();
+    for (const s of detail.sections.filter((s) => s.path.length).slice(0, 2)) {
+      questions.push(`What does “${a.title}” say about ${s.path[s.path.length - 1].toLowerCase()}?`);
+    }
+  }
+  box.replaceChildren(...questions.slice(0, 4).map((q) => el("button", { type: "button", class: "starter", onclick: () => ask(q) }, q)));
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+
+$("ask-form").addEventListener("submit", (event) => { event.preventDefault(); ask(questionBox.value); });
+questionBox.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); ask(questionBox.value); }
+});
+$("new-chat").addEventListener("click", () => { turns = []; save(); render(); loadStarters(); questionBox.focus(); });
+$("toggle-articles").addEventListener("click", (event) => {
+  const open = $("articles-panel").classList.toggle("open");
+  event.currentTarget.setAttribute("aria-expanded", String(open));
+  if (open) $("articles-panel").scrollIntoView();
+});
+
+for (const t of turns) if (t.pending) { t.pending = false; t.broken = true; } // interrupted by a reload
+render();
+loadArticles();
+questionBox.focus();
