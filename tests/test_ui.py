@@ -180,3 +180,22 @@ def test_failed_request_keeps_the_question_and_a_broken_stream_says_so(page):
     broken = page.locator(".turn-answer").last
     assert "The exchange took place" in broken.inner_text() and "cut off" in broken.inner_text()
     assert page.locator(".turn-question").count() == 1  # the retry replaced the failed turn
+
+
+def test_dark_theme_and_shift_enter(browser, sample_server):
+    context = browser.new_context(viewport={"width": 1024, "height": 700}, color_scheme="dark")
+    page = context.new_page()
+    page.goto(sample_server.url + "/")
+    page.wait_for_selector(".starter")
+    background = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+    assert background == "rgb(21, 22, 24)", background  # the dark palette follows the system setting
+    page.click("#question")
+    page.keyboard.type("first line")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("second line")
+    assert page.input_value("#question") == "first line\nsecond line"  # Shift+Enter adds a line, sends nothing
+    assert page.locator(".turn-question").count() == 0
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".turn-answer .answer-text")
+    shot(page, "desktop-dark")
+    context.close()
