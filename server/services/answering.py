@@ -30,7 +30,7 @@ OVERLAP_WEIGHT = 0.25
 # Closest passages shown with a refusal.
 CLOSEST_ON_REFUSAL = 3
 # A follow-up should move the conversation on: a sentence quoted in an earlier answer scores less.
-ALREADY_SAID_PENALTY = 0.05
+ALREADY_SAID_PENALTY = 0.15
 # Questions asking for a number, a date, a place or a person favour sentences holding one.
 TYPE_BONUS = 0.1
 _NUMBER = re.compile(
