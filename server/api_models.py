@@ -12,6 +12,7 @@ from index.parsing import FORMATS
 MAX_QUESTION = 2000
 MAX_HISTORY = 20
 MAX_TURN = 8000
+MAX_TITLE = 500
 
 
 class Turn(BaseModel):
@@ -63,7 +64,7 @@ class AskResponse(BaseModel):
 class ArticleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(..., min_length=1, max_length=2_000_000)
-    title: str | None = Field(None, max_length=500)
+    title: str | None = Field(None, max_length=MAX_TITLE)
     format: Literal[FORMATS] | None = Field(None, description="text, markdown or html; detected when omitted.")  # type: ignore[valid-type]
     id: str | None = Field(None, pattern=ARTICLE_ID_PATTERN)
 

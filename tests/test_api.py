@@ -227,6 +227,7 @@ BAD_ARTICLES = [
     ("undecodable", {"files": {"file": ("latin.txt", "Caf\xe9 cr\xe8me".encode("latin-1"), "text/plain")}}, 422, "latin.txt"),
     ("unsupported type", {"files": {"file": ("report.pdf", b"%PDF-1.4", "application/pdf")}}, 422, ".pdf"),
     ("no file field", {"files": {"document": ("a.txt", b"Hello there.", "text/plain")}}, 422, "file"),
+    ("upload title too long", {"files": {"file": ("a.txt", b"Hello there.", "text/plain")}, "data": {"title": "t" * 501}}, 422, "500"),
     ("wrong content type", {"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "content-type"),
 ]
 

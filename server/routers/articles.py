@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from index.ingest import IngestionService, IngestResult
 from index.parsing import ArticleError
-from server.api_models import ArticleDetail, ArticleIn, ArticleSummary, ErrorBody, IngestOut, SectionOut
+from server.api_models import MAX_TITLE, ArticleDetail, ArticleIn, ArticleSummary, ErrorBody, IngestOut, SectionOut
 from server.container import Container
 from server.dependencies import container, ingestion
 
@@ -114,6 +114,8 @@ async def _from_upload(request: Request, service: IngestionService, limit: int) 
     article_id = form.get("id") or None
     if isinstance(title, UploadFile) or isinstance(article_id, UploadFile):
         raise HTTPException(422, "'title' and 'id' must be plain form fields")
+    if title and len(title) > MAX_TITLE:
+        raise HTTPException(422, f"title is {len(title)} characters long: keep it to {MAX_TITLE}")
     return await _run(service.ingest_bytes, data, upload.filename, article_id=article_id, title=title)
 
 
