@@ -1,5 +1,6 @@
 """Choose the abstention threshold (ARTICLECHAT_MIN_EVIDENCE) from labelled questions:
-`python -m bench.calibrate` (writes bench/results/calibration.json).
+`python -m bench.calibrate` (writes bench/results/calibration.json and the trade-off curve
+bench/results/abstention_tradeoff.png; needs the `bench` extra for matplotlib).
 
 The evidence of a question is the best, over the sentences of the retrieved passages, of the
 sentence's cosine similarity to the question plus a share of the question's words it contains. It is computed for every labelled question with the sample article and the 35
@@ -40,6 +41,33 @@ def load_jsonl(path: Path) -> list[dict]:
 
 def evidences(service, questions: list[str], article_ids: list[str] | None = None) -> np.ndarray:
     return np.array([service._retrieve(q, (), article_ids, service.top_k).evidence for q in questions])
+
+
+def plot_tradeoff(curve: list[dict], best: dict, path: Path) -> None:
+    """Refused-unanswerable against wrongly-refused-answerable, one point per threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display
+    import matplotlib.pyplot as plt
+
+    wrongly = [1 - row["answerable_answered"] for row in curve]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    ax.plot(wrongly, [row["unanswerable_refused"] for row in curve], "o-", ms=3, label="our unanswerable (sample article)")
+    ax.plot(wrongly, [row["off_topic_refused"] for row in curve], "s-", ms=3, label="our off-topic (sample article)")
+    ax.plot(wrongly, [row["squad_unanswerable_refused"] for row in curve], "^-", ms=3, label="SQuAD 2.0 unanswerable")
+    ax.axvline(1 - MIN_ANSWERED, color="grey", ls=":", label=f"cap: {1 - MIN_ANSWERED:.0%} wrongly refused")
+    ax.annotate(f"chosen {best['threshold']:.2f}", (1 - best["answerable_answered"], best["unanswerable_refused"]),
+                xytext=(12, -18), textcoords="offset points", arrowprops={"arrowstyle": "->"})
+    ax.set_xlabel("answerable questions wrongly refused")
+    ax.set_ylabel("unanswerable questions refused")
+    ax.set_title("Abstention threshold trade-off (one point per threshold, 0.20-0.69)")
+    ax.set_xlim(-0.005, 0.2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -84,6 +112,7 @@ def main() -> None:
                       "max": round(float(v.max()), 3)} for name, v in groups.items()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "calibration.json").write_text(json.dumps({"best": best, "groups": summary, "curve": curve}, indent=2) + "\n")
+    plot_tradeoff(curve, best, RESULTS / "abstention_tradeoff.png")
     for name, s in summary.items():
         print(f"{name:22} n={s['n']:3}  evidence min {s['min']:.3f}  median {s['median']:.3f}  max {s['max']:.3f}")
     print("threshold  answerable-answered  off-topic-refused  unanswerable-refused  squad-unanswerable-refused")
