@@ -20,7 +20,7 @@ from index.parsing import ArticleError, ParsedArticle, decode_bytes, detect_form
 from index.store import ArticleRecord, ArticleStore
 
 # Bump when parsing or chunking changes, so unchanged files are re-indexed under the new rules.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 ARTICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _ID_RE = re.compile(ARTICLE_ID_PATTERN)
 SUPPORTED_SUFFIXES = (".txt", ".text", ".md", ".markdown", ".html", ".htm")

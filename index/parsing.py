@@ -116,7 +116,16 @@ def _heading_like(line: str) -> bool:
         return False
     if line[-1] in _TERMINAL or (line[-1] in _CLOSING_QUOTES and len(line) > 1 and line[-2] in _TERMINAL):
         return False
+    if any(line.count(a) != line.count(b) for a, b in ("()", "[]")):
+        return False  # "Trioxygen (O" is a sentence cut by a line break, not a heading
     return any(c.isalpha() for c in line)
+
+
+def _starts_like_a_line(line: str) -> bool:
+    """Whether `line` can follow a heading: a wrapped sentence goes on in lower case or with a
+    digit ("molecular O" / "2 in which all the electron spins are paired")."""
+    first = line.lstrip()[:1]
+    return bool(first) and (first.isupper() or first in "\"'“‘(")
 
 
 # --- per-format block extraction ----------------------------------------------------------------------
@@ -151,7 +160,8 @@ def _text_blocks(raw: str) -> tuple[str | None, list[_Block]]:
             continue
         longest = max(len(line) for line in chunk)
         heads = 0
-        while heads < min(2, len(chunk) - 1) and _heading_like(chunk[heads]) and len(chunk[heads]) < 0.6 * longest:
+        while (heads < min(2, len(chunk) - 1) and _heading_like(chunk[heads]) and len(chunk[heads]) < 0.6 * longest
+               and _starts_like_a_line(chunk[heads + 1])):
             heads += 1
         items += [(line, True) for line in chunk[:heads]]
         items.append((" ".join(chunk[heads:]), False))

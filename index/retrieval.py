@@ -1,8 +1,15 @@
-"""Hybrid retrieval: dense (Chroma) and BM25 (bm25s) rankings fused by reciprocal rank fusion.
+"""Hybrid retrieval: three rankings of the chunks fused by reciprocal rank fusion.
 
-Names, numbers and quoted words in news questions are where BM25 beats the embedding model. The BM25
-index lives in memory and is rebuilt whenever the store's generation changes (any commit or delete,
-in this process or another sharing the store); every candidate is checked against the current
+- dense: the chunk's embedding (heading path and text) against the question's, in Chroma;
+- by sentence: the chunks of the sentences nearest to the question, in Chroma (a passage holding the
+  answer in one sentence among unrelated ones is blurred as a whole, not in that sentence);
+- lexical: BM25 (bm25s, stemmed), where names, numbers and quoted words win.
+
+Measured on the SQuAD 2.0 sample (bench.eval): dense + BM25 gave hit@5 0.938 and MRR 0.821; adding
+the sentence ranking, 0.956 and 0.853 (the sentence vectors are stored for extractive answers anyway).
+
+The BM25 index lives in memory and is rebuilt whenever the store's generation changes (any commit or
+delete, in this process or another sharing the store); every candidate is checked against the current
 article versions before it is returned, so a stale index can miss a new chunk for one query at most,
 and never returns a deleted or replaced one.
 """
@@ -16,6 +23,7 @@ from index.store import ArticleStore, ScoredChunk
 
 RRF_K = 60  # the usual constant: damps the weight of the very first ranks
 CANDIDATES = 20  # from each ranking, before fusion
+SENTENCE_CANDIDATES = 60
 
 
 class LexicalIndex:
@@ -71,11 +79,13 @@ class HybridRetriever:
     def retrieve(self, embedding: list[float], query: str, top_k: int, article_ids: list[str] | None = None) -> list[ScoredChunk]:
         dense = self.store.search(embedding, CANDIDATES, article_ids)
         lexical = self.lexical.search(query, CANDIDATES, article_ids)
+        by_sentence = self.store.search_sentences(embedding, SENTENCE_CANDIDATES, article_ids)[:CANDIDATES]
         fused: dict[str, float] = defaultdict(float)
-        for ranking in ([c.id for c in dense], lexical):
+        for ranking in ([c.id for c in dense], lexical, by_sentence):
             for rank, chunk_id in enumerate(ranking):
                 fused[chunk_id] += 1.0 / (RRF_K + rank + 1)
-        best = sorted(fused, key=lambda chunk_id: -fused[chunk_id])[:top_k]
+        # A few spare ranks: lexical and sentence hits of a superseded version are dropped below.
+        best = sorted(fused, key=lambda chunk_id: -fused[chunk_id])[: top_k + 4]
         by_id = {c.id: c for c in dense}
         by_id.update({c.id: c for c in self.store.chunks_by_id([i for i in best if i not in by_id], embedding)})
-        return [by_id[i] for i in best if i in by_id]
+        return [by_id[i] for i in best if i in by_id][:top_k]

@@ -207,6 +207,15 @@ class ArticleStore:
             chunks.append(_scored(node.node_id, meta, node.get_content(), float(score), version_title[1]))
         return chunks[:top_k]
 
+    def search_sentences(self, embedding: list[float], top_k: int, article_ids: list[str] | None = None) -> list[str]:
+        """Ids of the chunks holding the sentences nearest to `embedding`, best first, each once.
+
+        A passage can hold the answer in one sentence among many unrelated ones; its own embedding
+        then blurs it, while that sentence's embedding does not."""
+        where = {"article_id": {"$in": list(article_ids)}} if article_ids else None
+        got = self._sentences.query(query_embeddings=[embedding], n_results=top_k, where=where, include=["metadatas"])
+        return list(dict.fromkeys(m["chunk_id"] for m in got["metadatas"][0]))
+
     def current_chunk_texts(self) -> tuple[list[str], list[str], list[str]]:
         """(ids, article ids, texts) of every chunk of the current article versions."""
         versions = [m["version"] for m in self._articles.get(include=["metadatas"])["metadatas"]]

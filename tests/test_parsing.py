@@ -115,6 +115,28 @@ largest increase in a decade.
         "Spending on schools rises by four percent, the largest increase in a decade.")
 
 
+
+def test_a_line_break_inside_a_sentence_is_not_a_heading():
+    """Text copied from the web breaks lines at subscripts ("O\\n2"): the short first half of such a
+    sentence must not become a heading, or a paragraph-only article would turn into sections."""
+    text = """Oxygen
+
+Oxygen is a chemical element with symbol O and atomic number 8.
+
+Singlet oxygen is a name given to several species of molecular O
+2 in which all the electron spins are paired. It is more reactive.
+
+Trioxygen (O
+3) is usually known as ozone and is a very reactive allotrope of oxygen.
+"""
+    a = parse_article(text, "text")
+    assert not a.has_headings
+    assert [a.text[s:e] for s, e in a.sections[0].paragraphs][1:] == [
+        "Singlet oxygen is a name given to several species of molecular O 2 in which all the electron spins "
+        "are paired. It is more reactive.",
+        "Trioxygen (O 3) is usually known as ozone and is a very reactive allotrope of oxygen.",
+    ]
+
 @pytest.mark.parametrize("line", ["READ MORE: The Language of Respect", "Read more: x", "Advertisement",
                                   "Sign up for our newsletter", "Related: Ten things", "ADVERTISEMENT"])
 def test_boilerplate_lines(line):

@@ -37,3 +37,30 @@ def test_lexical_index_follows_changes_made_elsewhere(make_container, tmp_path):
 
     writer.ingestion.delete("harbour")
     assert lexical.search("TX-0042", 5) == []
+
+
+def test_sentence_ranking_finds_an_answer_buried_in_a_long_passage(make_container):
+    """One long section of unrelated sentences holds the answer in a single sentence; a short section
+    is about the question's topic in general. The sentence ranking surfaces the buried one, only from
+    the articles searched, and never from a version that was replaced."""
+    c = make_container(seed_sample=False)
+    filler = " ".join(f"The committee reviewed budget line {n} for the municipal parks department." for n in range(12))
+    buried = "The new lighthouse on Gull Point was switched on by the mayor at dusk on Saturday."
+    article = ("Town notes\n\nParks budget\n\n" + filler + " " + buried + " " + filler + "\n\n"
+               "Coastal safety\n\nBoats should carry flares and keep a radio tuned to the coastguard channel.\n")
+    c.ingestion.ingest_text(article, article_id="town")
+    c.ingestion.ingest_text("Weather\n\nThe lighthouse keeper's cottage was repainted.\n", article_id="other")
+    store = c.answers.store
+
+    query = c.embedder.embed_query("Who switched on the lighthouse on Gull Point?")
+    ids = store.search_sentences(query, 5, ["town"])
+    assert ids and all(i.startswith("town::") for i in ids)
+    buried_chunk = next(p for p in store.chunks_by_id(ids, query) if buried in p.text)
+    assert ids[0] == buried_chunk.id
+
+    answer = c.answers.ask("Who switched on the lighthouse on Gull Point?", article_ids=["town"])
+    assert answer.answered and buried in answer.answer
+
+    c.ingestion.ingest_text(article.replace("the mayor", "the harbour master"), article_id="town")
+    assert all("the mayor" not in p.text for p in c.answers.retriever.retrieve(query, "lighthouse", 5, ["town"]))
+    assert "harbour master" in c.answers.ask("Who switched on the lighthouse on Gull Point?").answer

@@ -40,9 +40,16 @@ _DATE = re.compile(
     r"\b(\d{4}|january|february|march|april|may|june|july|august|september|october|november|december|"
     r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|week|month|year|"
     r"century|decade)\b", re.IGNORECASE)
+_NUMBER_WORD = (r"\b(?:\d[\d,.]*|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+                r"forty|fifty|hundreds?|thousands?|several|many|few)")
+# "How long": a span of time or a distance ("two-hour", "50 kilometers", "three years").
+_DURATION = re.compile(
+    _NUMBER_WORD + r"[\s-]+(?:\w+[\s-]+)?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|"
+    r"centuries|century|kilometers?|kilometres?|km|miles?|meters?|metres?|feet|foot)\b", re.IGNORECASE)
 _PROPER_NOUN = re.compile(r"(?<=\S)\s+[A-Z][\w’'-]+")  # a capitalised word that does not open the sentence
 EXPECTED_KIND = [
-    (re.compile(r"^\W*(how (many|much|long|far|old|often|large|big)|what (number|percentage|share|amount))\b", re.I), _NUMBER),
+    (re.compile(r"^\W*how long\b", re.I), _DURATION),
+    (re.compile(r"^\W*(how (many|much|far|old|often|large|big)|what (number|percentage|share|amount))\b", re.I), _NUMBER),
     (re.compile(r"^\W*(when|what (year|date|day|time|month))\b", re.I), _DATE),
     (re.compile(r"^\W*(where|in which|which (city|country|town|place|region))\b", re.I), _PROPER_NOUN),
     (re.compile(r"^\W*(who|whom|whose)\b", re.I), _PROPER_NOUN),
