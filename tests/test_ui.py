@@ -72,18 +72,25 @@ def test_ask_see_streamed_answer_and_open_the_cited_passage(page):
     answer.locator(".chip").first.click()
     dialog = page.locator("#article-view")
     expect(dialog).to_be_visible()
-    mark = dialog.locator("mark")
-    expect(mark).to_contain_text("The exchange operation commenced")
-    expect(mark).to_be_in_viewport()  # scrolled into view
+    # The whole passage is marked, and the sentence the answer quotes more strongly, in view.
+    assert "The exchange operation commenced" in " ".join(dialog.locator("mark.passage").all_inner_texts())
+    quote = dialog.locator("mark.quote")
+    expect(quote).to_have_count(1)
+    expect(quote).to_contain_text("Ukrainian officials have arranged transportation")
+    expect(quote).to_be_in_viewport()  # scrolled into view
     assert dialog.locator("#article-view-section").inner_text().endswith("Location and Logistics")
+    # Headings show as headings (part over section), not as body text.
+    expect(dialog.locator("h3", has_text="Operation of the Prisoner Exchange")).to_have_count(1)
+    expect(dialog.locator("h4", has_text="Location and Logistics")).to_have_count(1)
     shot(page, "desktop-article-view")
     page.click("#article-view-close")
 
 
 def test_follow_up_and_refusal_and_reload(page, sample_server):
-    ask(page, "What did Zelenskyy call the prisoner swap?")
+    first = ask(page, "What did Zelenskyy call the prisoner swap?").locator(".answer-text").inner_text()
     follow = ask(page, "Whom did he appeal to?")
     assert "Western partners" in follow.inner_text()
+    assert first[:60] not in follow.locator(".answer-text").inner_text()  # it moves on, not repeats
 
     refused = ask(page, "How do I bake sourdough bread?")
     assert "refusal" in refused.get_attribute("class")

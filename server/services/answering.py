@@ -219,7 +219,7 @@ class AnswerService:
         for t in fresh[1:]:
             if len(chosen) == MAX_ANSWER_SENTENCES or t[0] < best[0] - SECOND_SENTENCE_MARGIN:
                 break
-            if t[1] >= self.min_evidence:
+            if t[1] >= self.min_evidence and t[2].text not in already_said:  # a follow-up adds, not repeats
                 chosen.append(t)
         # Sentences of the best passage first, in article order; any other keeps its rank after them.
         chosen.sort(key=lambda t: (0, t[2].start) if t[3] == best[3] else (1, 0))

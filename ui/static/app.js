@@ -60,7 +60,7 @@ function answerText(turn) {
     const c = m && byN.get(Number(m[1]));
     if (c) {
       p.append(el("button", { type: "button", class: "chip", "aria-label": `Source ${c.n}: ${citationLabel(c)}`,
-        title: citationLabel(c), onclick: () => openArticle(c) }, String(c.n)));
+        title: citationLabel(c), onclick: () => openArticle(c, turn.answer) }, String(c.n)));
     } else if (part) {
       p.append(document.createTextNode(part));
     }
@@ -78,7 +78,7 @@ function renderTurn(turn, index) {
   if (turn.citations && turn.citations.length && !turn.pending) {
     answer.append(el("p", { class: "sources-label" }, refused ? "Closest passages (they do not answer it):" : "Sources:"));
     answer.append(el("ul", { class: "sources" }, turn.citations.map((c) => el("li", {},
-      el("button", { type: "button", class: "source", onclick: () => openArticle(c) },
+      el("button", { type: "button", class: "source", onclick: () => openArticle(c, turn.answered === false ? "" : turn.answer) },
         el("span", { class: "source-head" }, `[${c.n}] ${citationLabel(c)}`),
         el("span", { class: "source-text" }, c.text))))));
   }
@@ -182,7 +182,7 @@ function showAskError(message) {
 
 // ---- article view ------------------------------------------------------------------------------
 
-async function openArticle(citation) {
+async function openArticle(citation, answer = "") {
   const dialog = $("article-view");
   const response = await fetch(`/articles/${encodeURIComponent(citation.article_id)}`);
   if (!response.ok) {
@@ -192,12 +192,69 @@ async function openArticle(citation) {
   const article = await response.json();
   $("article-view-title").textContent = article.title;
   $("article-view-section").textContent = citation.section || "";
+  const marks = [];
+  if (citation.end > citation.start) {
+    marks.push({ start: citation.start, end: citation.end, cls: "passage" });
+    for (const [start, end] of quotedSpans(answer, citation)) marks.push({ start, end, cls: "quote" });
+  }
   const text = $("article-view-text");
-  const start = citation.start ?? 0, end = citation.end ?? 0;
-  const mark = el("mark", {}, article.text.slice(start, end));
-  text.replaceChildren(document.createTextNode(article.text.slice(0, start)), mark, document.createTextNode(article.text.slice(end)));
+  text.replaceChildren(...articleBlocks(article, marks));
   if (!dialog.open) dialog.showModal();
-  mark.scrollIntoView({ block: "center" });
+  const target = text.querySelector("mark.quote") || text.querySelector("mark");
+  if (target) target.scrollIntoView({ block: "center" });
+  else text.scrollTop = 0;
+}
+
+// Where the answer quotes passage n verbatim (extractive answers do; LLM prose does not), those
+// sentences are marked more strongly than the rest of the passage.
+function quotedSpans(answer, citation) {
+  const spans = [];
+  let sentence = "";
+  for (const part of answer.split(/(\[\d+\])/)) {
+    const m = part.match(/^\[(\d+)\]$/);
+    if (!m) { if (part.trim()) sentence = part.trim(); continue; }
+    const at = sentence && Number(m[1]) === citation.n ? citation.text.indexOf(sentence) : -1;
+    if (at !== -1) spans.push([citation.start + at, citation.start + at + sentence.length]);
+  }
+  return spans;
+}
+
+// The stored text is blocks joined by blank lines; the sections say which blocks are headings.
+function articleBlocks(article, marks) {
+  const level = new Map(); // block offset -> heading depth
+  for (const s of article.sections) {
+    const depth = s.path.length;
+    if (!depth) continue;
+    level.set(s.heading_start, depth);
+    if (depth > 1) { // the part heading directly above a section heading
+      const part = s.path[depth - 2];
+      const at = s.heading_start - 2 - part.length;
+      if (article.text.slice(at, s.heading_start - 2) === part) level.set(at, depth - 1);
+    }
+  }
+  const blocks = [];
+  let offset = 0;
+  for (const block of article.text.split("\n\n")) {
+    const depth = level.get(offset);
+    const node = el(depth ? `h${Math.min(depth + 2, 6)}` : "p");
+    appendMarked(node, article.text, offset, offset + block.length, marks);
+    blocks.push(node);
+    offset += block.length + 2;
+  }
+  return blocks;
+}
+
+function appendMarked(node, text, start, end, marks) {
+  const cuts = new Set([start, end]);
+  for (const m of marks) for (const x of [m.start, m.end]) if (x > start && x < end) cuts.add(x);
+  const points = [...cuts].sort((a, b) => a - b);
+  for (let i = 0; i + 1 < points.length; i++) {
+    const [a, b] = [points[i], points[i + 1]];
+    const covering = marks.filter((m) => m.start <= a && b <= m.end);
+    const cls = covering.some((m) => m.cls === "quote") ? "quote" : covering.length ? "passage" : null;
+    const piece = text.slice(a, b);
+    node.append(cls ? el("mark", { class: cls }, piece) : document.createTextNode(piece));
+  }
 }
 
 $("article-view-close").addEventListener("click", () => $("article-view").close());
