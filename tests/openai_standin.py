@@ -4,7 +4,8 @@
 It speaks the protocol the real `openai` client uses (JSON and streamed `chat.completion.chunk`
 events) and answers deterministically from what it is sent: it picks the numbered passage (`[n] …`)
 sharing the most words with the `Question:` line and replies with that passage's first sentence and
-its marker, or `NOT_IN_ARTICLES` when no passage shares a word. Its `mode` makes it fail on purpose:
+its marker, or `NOT_IN_ARTICLES` when no passage shares a word. Asked to rewrite a follow-up as a
+standalone question, it puts the first name of the previous user turn in place of the first pronoun. Its `mode` makes it fail on purpose:
 "error" (HTTP 500), "slow" (sleeps `slow_seconds`), "garbage" (empty reply), "bad_markers" (adds
 markers naming no passage), "no_markers", "refuse", and "break_stream" (drops a stream midway).
 """
@@ -45,6 +46,15 @@ def answer_from_prompt(prompt: str) -> str:
     return f"{first_sentence} [{best[0]}]"
 
 
+def rewrite_from_prompt(prompt: str) -> str:
+    last = (re.search(r"^Last message:\s*(.+)$", prompt, re.MULTILINE) or [None, ""])[1]
+    users = re.findall(r"^user:\s*(.+)$", prompt, re.MULTILINE)
+    name = re.search(r"(?<=\s)[A-Z][\w-]+(?:\s+[A-Z][\w-]+)*", users[-1]) if users else None
+    if not name:
+        return last
+    return re.sub(r"\b(he|she|it|they|him|her|them)\b", name.group(0), last, count=1, flags=re.IGNORECASE)
+
+
 class OpenAIStandin:
     def __init__(self, model: str = "standin-model"):
         self.model = model
@@ -61,7 +71,8 @@ class OpenAIStandin:
 
     def _reply(self, body: dict) -> str:
         prompt = body["messages"][-1]["content"]
-        answer = answer_from_prompt(prompt)
+        rewrite = "standalone question" in body["messages"][0]["content"]
+        answer = rewrite_from_prompt(prompt) if rewrite else answer_from_prompt(prompt)
         return {
             "garbage": "",
             "bad_markers": f"{answer} [99][0]",

@@ -108,3 +108,38 @@ def test_broken_stream_ends_with_the_extractive_answer(llm_api, standin):
 def test_healthz_reports_llm_mode(llm_api):
     health = llm_api.get("/healthz").json()
     assert health["answer_mode"] == "llm" and health["llm_model"] == "standin-model"
+
+
+FIRST = "What did Zelenskyy call the prisoner swap?"
+
+
+def test_llm_rewrites_a_follow_up_into_a_standalone_question(llm_api, standin):
+    first = ask(llm_api, FIRST)
+    history = [{"role": "user", "content": FIRST}, {"role": "assistant", "content": first["answer"]}]
+    standin.requests.clear()
+    body = ask(llm_api, "Whom did he appeal to?", history=history)
+    rewrite, answer = standin.requests  # one call to rewrite, one to answer
+    assert "standalone question" in rewrite["messages"][0]["content"]
+    assert FIRST in rewrite["messages"][-1]["content"] and "[1]" not in rewrite["messages"][-1]["content"]
+    assert body["warnings"] == [] and body["answered"] is True
+    assert body["citations"][0]["section"].endswith("Ukrainian Government Response")
+    assert "appealed to Western partners" in body["citations"][0]["text"]
+
+    standin.requests.clear()
+    ask(llm_api, "Who hosted the Istanbul talks?", history=history)
+    assert len(standin.requests) == 1  # a question that stands alone is not rewritten
+
+
+def test_a_failed_rewrite_falls_back_to_the_offline_method(standin, make_container):
+    """The service level, through the real client: a rewrite that fails or rambles is replaced by the
+    names of earlier turns, with a warning."""
+    c = make_container(openai_base_url=standin.url + "/v1", llm_model="standin-model", llm_timeout=1.5)
+    history = [("user", FIRST), ("assistant", "He welcomed it as a first step. [1]")]
+    standin.mode = "ok"
+    assert c.answers.standalone_question("Whom did he appeal to?", history) == ("Whom did Zelenskyy appeal to?", [])
+    for mode in ("error", "garbage"):
+        standin.mode = mode
+        query, warnings = c.answers.standalone_question("Whom did he appeal to?", history)
+        assert "Zelenskyy" in query and query.startswith("Whom did he appeal to?")
+        assert len(warnings) == 1 and "could not rewrite" in warnings[0]
+    standin.mode = "ok"

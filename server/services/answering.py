@@ -17,7 +17,7 @@ from index.embedding import Embedder
 from index.retrieval import HybridRetriever
 from index.store import ArticleStore, ScoredChunk, SentenceVector
 from server.components.llm import ChatLLM, LLMError
-from server.services.followup import content_words, search_query
+from server.services.followup import content_words, needs_context, rewrite_messages, search_query
 
 NOT_COVERED = "The indexed articles do not cover this question."
 LLM_NOT_COVERED = "NOT_IN_ARTICLES"
@@ -67,6 +67,9 @@ Rules:
 - Be concise: one to four sentences.
 - If the passages do not answer the question, reply exactly: NOT_IN_ARTICLES"""
 
+# A rewritten follow-up longer than this is not a question but a ramble (or an answer).
+MAX_REWRITE_CHARS = 500
+
 MARKER_RE = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
@@ -102,10 +105,11 @@ class Answer:
 
 @dataclass
 class _Retrieval:
-    question: str
+    question: str  # as the LLM is asked it: its standalone rewrite, if the LLM made one
     passages: list[ScoredChunk]  # rank order; citation n = index + 1
     sentences: list[tuple[float, float, SentenceVector, int]]  # (score, evidence, sentence, n), best first
     evidence: float  # the best sentence's evidence: cosine similarity to the question plus word overlap
+    warnings: list[str] = field(default_factory=list)
 
     def citation(self, n: int) -> Citation:
         p = self.passages[n - 1]
@@ -170,15 +174,34 @@ class AnswerService:
             raise UnknownArticles(missing)
 
     # --- retrieval ------------------------------------------------------------------------------
+    def standalone_question(self, question: str, history: Sequence[tuple[str, str]]) -> tuple[str, list[str]]:
+        """What to search for a follow-up: the LLM's standalone rewrite when an LLM is configured,
+        else (or when it fails) the question with the names and key words of earlier turns."""
+        if self.llm is None or not history or not needs_context(question):
+            return search_query(question, history), []
+        try:
+            rewritten = " ".join(self.llm.complete(rewrite_messages(question, history)).split())
+        except LLMError as exc:
+            problem = f"failed ({exc})"
+        else:
+            if rewritten and len(rewritten) <= MAX_REWRITE_CHARS and LLM_NOT_COVERED not in rewritten:
+                return rewritten, []
+            problem = "returned no usable question"
+        warning = f"The LLM could not rewrite the follow-up: it {problem}; searched with the names of earlier turns."
+        return search_query(question, history), [warning]
+
     def _retrieve(self, question: str, history, article_ids, top_k: int) -> _Retrieval:
         self.check_articles(article_ids)
-        query = search_query(question, history)
+        query, warnings = self.standalone_question(question, history)
+        # With an LLM, the query is the question itself or the LLM's rewrite of it; only the offline
+        # fallback (names appended, with a warning) is no question to ask.
+        asked_llm = query if self.llm is not None and not warnings else question
         qvec = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
         passages = self.retriever.retrieve(qvec.tolist(), query, top_k, article_ids)
         rank = {p.id: n for n, p in enumerate(passages, start=1)}
         sentences = self.store.sentences_of(list(rank))
         if not sentences:
-            return _Retrieval(question, passages, [], passages[0].score if passages else -1.0)
+            return _Retrieval(asked_llm, passages, [], passages[0].score if passages else -1.0, warnings)
         matrix = np.asarray([s.embedding for s in sentences], dtype=np.float32)
         cosines = matrix @ qvec
         asked = content_words(query)
@@ -194,7 +217,7 @@ class AnswerService:
                 score += TYPE_BONUS
             scored.append((score, evidence, s, n))
         scored.sort(key=lambda t: (-t[0], t[2].start))
-        return _Retrieval(question, passages, scored, max(t[1] for t in scored))
+        return _Retrieval(asked_llm, passages, scored, max(t[1] for t in scored), warnings)
 
     # --- answers --------------------------------------------------------------------------------
     def _without_llm(self, r: _Retrieval, history: Sequence[tuple[str, str]]) -> Answer | None:
@@ -208,7 +231,7 @@ class AnswerService:
 
     def _refusal(self, r: _Retrieval, mode: Literal["extractive", "llm"]) -> Answer:
         closest = [r.citation(n) for n in range(1, min(CLOSEST_ON_REFUSAL, len(r.passages)) + 1)]
-        return Answer(NOT_COVERED, False, closest, mode)
+        return Answer(NOT_COVERED, False, closest, mode, list(r.warnings))
 
     def _extractive(self, r: _Retrieval, history: Sequence[tuple[str, str]], warnings: list[str] | None = None) -> Answer:
         """Quote the best sentences verbatim, each followed by its passage's marker."""
@@ -225,7 +248,7 @@ class AnswerService:
         chosen.sort(key=lambda t: (0, t[2].start) if t[3] == best[3] else (1, 0))
         parts = [f"{t[2].text} [{t[3]}]" for t in chosen]
         cited = sorted({t[3] for t in chosen})
-        return Answer(" ".join(parts), True, [r.citation(n) for n in cited], "extractive", warnings or [])
+        return Answer(" ".join(parts), True, [r.citation(n) for n in cited], "extractive", [*r.warnings, *(warnings or [])])
 
     def _llm_messages(self, r: _Retrieval, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
         passages = "\n\n".join(
@@ -271,7 +294,7 @@ class AnswerService:
             return self._fallback(
                 r, history, "The LLM answer cited no passage, so it cannot be checked; showing the extractive answer."
             )
-        return Answer(answer, True, [r.citation(n) for n in sorted(cited)], "llm")
+        return Answer(answer, True, [r.citation(n) for n in sorted(cited)], "llm", list(r.warnings))
 
     def _fallback(self, r: _Retrieval, history, warning: str) -> Answer:
         return self._extractive(r, history, [warning])

@@ -1,5 +1,8 @@
 """Follow-up questions: turn "What did he say next?" into a search that carries its referent.
 
+With an LLM configured, it rewrites the follow-up as a standalone question (`rewrite_messages`);
+the answering service falls back to the method below when it fails.
+
 Offline and deterministic: when the question leans on earlier turns (a pronoun, or too few content
 words to stand alone), the names and key nouns of the previous question, and the names in the
 previous answer (where "it" or "he" often points), are added to it. Carrying terms rather than the
@@ -39,6 +42,7 @@ def needs_context(question: str) -> bool:
     return any(t in ANAPHORA for t in tokens) or len(content_words(question)) <= 2
 
 
+MARKER = re.compile(r"\s?\[\d+\]")
 NAME_RE = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w’'.-]*)*")
 # Answers are quoted passages: only their first sentences name the referent.
 ANSWER_CHARS = 300
@@ -60,7 +64,7 @@ def search_query(question: str, history: Sequence[tuple[str, str]]) -> str:
     if last_user is None or not needs_context(question):
         return question
     last_answer = next((c for role, c in reversed(history) if role == "assistant"), "")
-    last_answer = re.sub(r"\[\d+\]", "", last_answer)[:ANSWER_CHARS]
+    last_answer = MARKER.sub("", last_answer)[:ANSWER_CHARS]
     # The previous question's names, or its key words when it names no one, then the answer's names.
     carried = (names(last_user) or sorted(content_words(last_user))) + names(last_answer)
     seen = set(words(question))
@@ -71,3 +75,20 @@ def search_query(question: str, history: Sequence[tuple[str, str]]) -> str:
             terms.append(term)
             seen.update(new)
     return f"{question} {' '.join(terms)}" if terms else question
+
+
+REWRITE_PROMPT = """Rewrite the user's last message as one standalone question that can be understood \
+without the conversation: replace pronouns and vague references with the names they refer to. Keep \
+its meaning and do not answer it. Reply with the question only."""
+# Recent turns are enough to resolve a reference, and keep the rewrite quick.
+REWRITE_TURNS = 6
+
+
+def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """Chat messages asking an LLM for the standalone form of `question`."""
+    turns = [(role, MARKER.sub("", content).strip()) for role, content in history[-REWRITE_TURNS:]]
+    conversation = "\n".join(f"{role}: {content}" for role, content in turns)
+    return [
+        {"role": "system", "content": REWRITE_PROMPT},
+        {"role": "user", "content": f"Conversation:\n{conversation}\n\nLast message: {question}"},
+    ]
