@@ -5,9 +5,10 @@ It speaks the protocol the real `openai` client uses (JSON and streamed `chat.co
 events) and answers deterministically from what it is sent: it picks the numbered passage (`[n] …`)
 sharing the most words with the `Question:` line and replies with that passage's first sentence and
 its marker, or `NOT_IN_ARTICLES` when no passage shares a word. Asked to rewrite a follow-up as a
-standalone question, it puts the first name of the previous user turn in place of the first pronoun. Its `mode` makes it fail on purpose:
-"error" (HTTP 500), "slow" (sleeps `slow_seconds`), "garbage" (empty reply), "bad_markers" (adds
-markers naming no passage), "no_markers", "refuse", and "break_stream" (drops a stream midway).
+standalone question, it puts the first name of the previous user turn in place of the first pronoun.
+Its `mode` makes it fail on purpose: "error" (HTTP 500), "slow" (sleeps `slow_seconds`), "garbage"
+(empty reply), "bad_markers" (adds markers naming no passage), "no_markers", "refuse", and
+"break_stream" (drops a stream midway).
 """
 
 from __future__ import annotations

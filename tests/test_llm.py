@@ -118,7 +118,7 @@ def test_llm_rewrites_a_follow_up_into_a_standalone_question(llm_api, standin):
     history = [{"role": "user", "content": FIRST}, {"role": "assistant", "content": first["answer"]}]
     standin.requests.clear()
     body = ask(llm_api, "Whom did he appeal to?", history=history)
-    rewrite, answer = standin.requests  # one call to rewrite, one to answer
+    rewrite, _ = standin.requests  # one call to rewrite, one to answer
     assert "standalone question" in rewrite["messages"][0]["content"]
     assert FIRST in rewrite["messages"][-1]["content"] and "[1]" not in rewrite["messages"][-1]["content"]
     assert body["warnings"] == [] and body["answered"] is True

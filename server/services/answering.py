@@ -195,13 +195,13 @@ class AnswerService:
         query, warnings = self.standalone_question(question, history)
         # With an LLM, the query is the question itself or the LLM's rewrite of it; only the offline
         # fallback (names appended, with a warning) is no question to ask.
-        asked_llm = query if self.llm is not None and not warnings else question
+        llm_question = query if self.llm is not None and not warnings else question
         qvec = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
         passages = self.retriever.retrieve(qvec.tolist(), query, top_k, article_ids)
         rank = {p.id: n for n, p in enumerate(passages, start=1)}
         sentences = self.store.sentences_of(list(rank))
         if not sentences:
-            return _Retrieval(asked_llm, passages, [], passages[0].score if passages else -1.0, warnings)
+            return _Retrieval(llm_question, passages, [], passages[0].score if passages else -1.0, warnings)
         matrix = np.asarray([s.embedding for s in sentences], dtype=np.float32)
         cosines = matrix @ qvec
         asked = content_words(query)
@@ -217,7 +217,7 @@ class AnswerService:
                 score += TYPE_BONUS
             scored.append((score, evidence, s, n))
         scored.sort(key=lambda t: (-t[0], t[2].start))
-        return _Retrieval(asked_llm, passages, scored, max(t[1] for t in scored), warnings)
+        return _Retrieval(llm_question, passages, scored, max(t[1] for t in scored), warnings)
 
     # --- answers --------------------------------------------------------------------------------
     def _without_llm(self, r: _Retrieval, history: Sequence[tuple[str, str]]) -> Answer | None:
