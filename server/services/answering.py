@@ -17,7 +17,7 @@ from index.embedding import Embedder
 from index.retrieval import HybridRetriever
 from index.store import ArticleStore, ScoredChunk, SentenceVector
 from server.components.llm import ChatLLM, LLMError
-from server.services.followup import content_words, needs_context, rewrite_messages, search_query
+from server.services.followup import content_stems, needs_context, rewrite_messages, search_query
 
 NOT_COVERED = "The indexed articles do not cover this question."
 LLM_NOT_COVERED = "NOT_IN_ARTICLES"
@@ -204,12 +204,12 @@ class AnswerService:
             return _Retrieval(llm_question, passages, [], passages[0].score if passages else -1.0, warnings)
         matrix = np.asarray([s.embedding for s in sentences], dtype=np.float32)
         cosines = matrix @ qvec
-        asked = content_words(query)
+        asked = content_stems(query)
         kind = expected_kind(question)
         scored = []
         for s, cos in zip(sentences, cosines.tolist()):
             n = rank[s.chunk_id]
-            overlap = len(asked & content_words(s.text)) / len(asked) if asked else 0.0
+            overlap = len(asked & content_stems(s.text)) / len(asked) if asked else 0.0
             # Evidence counts the words too: a code or name the model blurs ("KR-5531") still counts.
             evidence = cos + OVERLAP_WEIGHT * overlap
             score = evidence + PASSAGE_WEIGHT * passages[n - 1].score

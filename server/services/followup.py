@@ -12,7 +12,10 @@ whole previous question keeps the old question's wording from outweighing the ne
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Sequence
+
+import Stemmer
 
 WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
 ANAPHORA = {
@@ -26,15 +29,26 @@ STOPWORDS = {
     "why", "how", "much", "many", "say", "said", "tell", "me", "any", "some", "not", "no", "next",
     "also", "more", "can", "could", "would", "will", "should", "so", "than", "there", "i", "you", "we",
     "our", "your", "my", "us", "if", "all", "each", "very", "just", "up", "out", "according",
+    # Words about the text itself ("Who is the envoy mentioned in the article?") ask nothing of it.
+    "article", "articles", "mention", "mentions", "mentioned", "text", "passage",
 } | ANAPHORA
+POSSESSIVE = re.compile(r"['’]s$")
+_STEMMER = Stemmer.Stemmer("english")
 
 
 def words(text: str) -> list[str]:
-    return [w.lower().strip("'’") for w in WORD_RE.findall(text)]
+    """Lower-case words, without quotes around them or a possessive "'s" ("NATO's" -> "nato")."""
+    return [POSSESSIVE.sub("", w.lower()).strip("'’") for w in WORD_RE.findall(text)]
 
 
 def content_words(text: str) -> set[str]:
     return {w for w in words(text) if w not in STOPWORDS and len(w) > 1}
+
+
+@lru_cache(maxsize=65536)
+def content_stems(text: str) -> frozenset[str]:
+    """Stemmed content words, so "confirm" meets "confirmed" (the same Snowball stemmer as BM25)."""
+    return frozenset(_STEMMER.stemWords(sorted(content_words(text))))
 
 
 def needs_context(question: str) -> bool:
