@@ -49,7 +49,7 @@ def page(browser, sample_server):
 
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))  # the viewport: what a person sees
 
 
 def ask(page, question: str):
@@ -60,9 +60,14 @@ def ask(page, question: str):
     return page.locator(".turn-answer").last
 
 
-def test_ask_see_streamed_answer_and_open_the_cited_passage(page):
-    starters = page.locator(".starter")
-    assert starters.count() >= 1 and "Ukraine Russia Prisoner Exchange" in starters.first.inner_text()
+def test_ask_see_streamed_answer_and_open_the_cited_passage(page, sample_server):
+    import httpx
+
+    # Suggested questions name section headings of the indexed articles.
+    headings = {s["path"][-1] for a in httpx.get(sample_server.url + "/articles").json()
+                for s in httpx.get(f"{sample_server.url}/articles/{a['id']}").json()["sections"] if s["path"]}
+    starters = page.locator(".starter").all_inner_texts()
+    assert 1 <= len(starters) <= 4 and all(text.split("“")[-1].rstrip("”?") in headings for text in starters)
     answer = ask(page, "Who arranged the reception centers for returning prisoners?")
     assert "Ukrainian officials have arranged transportation" in answer.locator(".answer-text").inner_text()
     assert "Location and Logistics" in answer.locator(".source-head").first.inner_text()
@@ -96,6 +101,10 @@ def test_follow_up_and_refusal_and_reload(page, sample_server):
     assert "refusal" in refused.get_attribute("class")
     assert "Not in the articles" in refused.inner_text()
     assert "Closest passages" in refused.inner_text()
+    # A long chat scrolls inside the thread: the input and the articles stay where they were.
+    expect(page.locator("#question")).to_be_in_viewport()
+    expect(page.locator("#article-list")).to_be_in_viewport()
+    assert page.evaluate("document.scrollingElement.scrollHeight <= window.innerHeight")
     shot(page, "desktop-refusal")
 
     page.reload()

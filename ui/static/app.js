@@ -95,8 +95,7 @@ function renderTurn(turn, index) {
 function render() {
   thread.replaceChildren(...turns.flatMap(renderTurn));
   $("starters").hidden = turns.length > 0;
-  const last = thread.lastElementChild;
-  if (last) last.scrollIntoView({ block: "end" });
+  thread.scrollTop = thread.scrollHeight;
 }
 
 function history() {
@@ -341,18 +340,26 @@ $("add-form").addEventListener("submit", async (event) => {
 // ---- starters ----------------------------------------------------------------------------------
 
 async function loadStarters() {
-  // Suggested questions come from the indexed articles' section headings, never a fixed list.
+  // Suggested questions come from the indexed articles' section headings, never a fixed list:
+  // four sections spread through a lone article, or two from each of the first articles.
   const box = $("starters");
+  const perArticle = articles.length === 1 ? 4 : 2;
   const questions = [];
   for (const a of articles.slice(0, 3)) {
     const response = await fetch(`/articles/${encodeURIComponent(a.id)}`);
     if (!response.ok) continue;
-    const detail = await response.json();
-    for (const s of detail.sections.filter((s) => s.path.length).slice(0, 2)) {
-      questions.push(`What does “${a.title}” say about ${s.path[s.path.length - 1].toLowerCase()}?`);
+    const headed = (await response.json()).sections.filter((s) => s.path.length);
+    const step = Math.max(1, Math.floor(headed.length / perArticle));
+    const about = articles.length === 1 ? "the article" : `“${a.title}”`;
+    for (let i = 0; i < headed.length && i < step * perArticle; i += step) {
+      questions.push(`What does ${about} say about “${headed[i].path[headed[i].path.length - 1]}”?`);
     }
   }
-  box.replaceChildren(...questions.slice(0, 4).map((q) => el("button", { type: "button", class: "starter", onclick: () => ask(q) }, q)));
+  const intro = articles.length
+    ? "Ask about the indexed articles: answers quote them and cite the passages they come from. For example:"
+    : "No article is indexed yet: add one in the Articles panel.";
+  box.replaceChildren(el("p", { class: "starters-intro" }, intro),
+    ...questions.slice(0, 4).map((q) => el("button", { type: "button", class: "starter", onclick: () => ask(q) }, q)));
 }
 
 // ---- wiring ------------------------------------------------------------------------------------
@@ -365,7 +372,7 @@ $("new-chat").addEventListener("click", () => { turns = []; save(); render(); lo
 $("toggle-articles").addEventListener("click", (event) => {
   const open = $("articles-panel").classList.toggle("open");
   event.currentTarget.setAttribute("aria-expanded", String(open));
-  if (open) $("articles-panel").scrollIntoView();
+  event.currentTarget.textContent = open ? "Back to chat" : "Articles";
 });
 
 for (const t of turns) if (t.pending) { t.pending = false; t.broken = true; } // interrupted by a reload
