@@ -10,6 +10,9 @@ Sets:
   is a verbatim snippet of the article that answers it; `history` lists earlier user questions of a
   follow-up (each is asked first, and its answer goes into the history).
 - `squad2_dev`: ../shared/eval/squad2_dev/ (160 answerable, 140 unanswerable, 35 Wikipedia articles).
+- `sections`: two questions per section heading of the sample article, generated from the headings
+  as the web UI's suggested questions are ("What does the article say about “H”?", and "Tell me
+  about h"); the answer should open with the words that open that section.
 
 Each set is indexed in a store of its own. A retrieved passage "hits" when it contains the gold
 evidence (for SQuAD: it lies within the gold paragraph and contains a gold answer, or contains the
@@ -71,6 +74,21 @@ def load_sample_set(path: Path = SAMPLE_SET, limit: int | None = None) -> list[Q
             (lambda text, e=evidence: bool(e) and e in text), row.get("history", []), row.get("kind", "answerable"),
         ))
     return questions
+
+
+def load_section_set(limit: int | None = None) -> list[Question]:
+    from index.parsing import parse_article
+
+    article = parse_article(SAMPLE.read_text(encoding="utf-8"), "text", filename=SAMPLE.name)
+    questions = []
+    for section in article.sections:
+        if not section.path:
+            continue
+        opening = " ".join(article.text[section.start : section.end].split()[:8])
+        heading = section.path[-1]
+        for question in (f"What does the article say about “{heading}”?", f"Tell me about {heading.lower()}"):
+            questions.append(Question(question, [opening], True, (lambda text, o=opening: o in text), [], "section"))
+    return questions[:limit] if limit else questions
 
 
 def load_squad_set(limit: int | None = None) -> list[Question]:
@@ -242,7 +260,8 @@ def format_table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description="Answer-quality evaluation, ours vs a plain LlamaIndex pipeline.")
-    parser.add_argument("--sets", nargs="+", choices=["sample", "squad2_dev"], default=["sample", "squad2_dev"])
+    sets = ["sample", "squad2_dev", "sections"]
+    parser.add_argument("--sets", nargs="+", choices=sets, default=sets)
     parser.add_argument("--limit", type=int, help="only the first N questions of each set (a quick check)")
     parser.add_argument("--out", type=Path, default=RESULTS / "eval.json")
     args = parser.parse_args(argv)
@@ -251,8 +270,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     embedder = LocalEmbedder()
     results = []
     for name in args.sets:
-        if name == "sample":
-            result = run_set(name, [SAMPLE], load_sample_set(limit=args.limit), embedder)
+        if name in ("sample", "sections"):
+            load = load_sample_set if name == "sample" else load_section_set
+            result = run_set(name, [SAMPLE], load(limit=args.limit), embedder)
         else:
             if not SQUAD_DOCS.is_dir():
                 parser.error(f"missing {SQUAD_DOCS}: the SQuAD set is read from ../shared beside the checkout")

@@ -216,13 +216,14 @@ class ArticleStore:
         got = self._sentences.query(query_embeddings=[embedding], n_results=top_k, where=where, include=["metadatas"])
         return list(dict.fromkeys(m["chunk_id"] for m in got["metadatas"][0]))
 
-    def current_chunk_texts(self) -> tuple[list[str], list[str], list[str]]:
-        """(ids, article ids, texts) of every chunk of the current article versions."""
+    def current_chunk_texts(self) -> tuple[list[str], list[str], list[str], list[str]]:
+        """(ids, article ids, section paths, texts) of every chunk of the current article versions."""
         versions = [m["version"] for m in self._articles.get(include=["metadatas"])["metadatas"]]
         if not versions:
-            return [], [], []
+            return [], [], [], []
         got = self._chunks.get(where={"version": {"$in": versions}}, include=["documents", "metadatas"])
-        return got["ids"], [m["article_id"] for m in got["metadatas"]], got["documents"]
+        metas = got["metadatas"]
+        return got["ids"], [m["article_id"] for m in metas], [m["section"] for m in metas], got["documents"]
 
     def chunks_by_id(self, ids: list[str], embedding: list[float]) -> list[ScoredChunk]:
         """Chunks of current versions by id, scored by cosine similarity to `embedding`."""

@@ -64,3 +64,39 @@ def test_sentence_ranking_finds_an_answer_buried_in_a_long_passage(make_containe
     c.ingestion.ingest_text(article.replace("the mayor", "the harbour master"), article_id="town")
     assert all("the mayor" not in p.text for p in c.answers.retriever.retrieve(query, "lighthouse", 5, ["town"]))
     assert "harbour master" in c.answers.ask("Who switched on the lighthouse on Gull Point?").answer
+
+
+FESTIVAL = """# Harbour festival
+
+The harbour festival returned this weekend after a two-year pause.
+
+## Programme
+
+### Boat Parade
+
+Forty decorated boats sailed past the pier on Saturday evening. The parade was led by the lifeboat crew.
+
+### Food Stalls
+
+Local fishmongers sold grilled mackerel from twelve stalls. Queues stretched along the quay by noon.
+
+## Visitors
+
+Organisers counted 8,500 visitors over the two days. Most came from within twenty miles.
+"""
+
+
+def test_a_question_naming_a_section_is_answered_by_that_section(make_container):
+    """"What does the article say about <heading>?" (the UI's suggested questions ask this) gets the
+    opening of that section, cited; a factual question that merely shares a heading's word does not."""
+    c = make_container(seed_sample=False)
+    c.ingestion.ingest_text(FESTIVAL, "markdown", article_id="festival")
+    for question in ("What does the article say about “Food Stalls”?", "Tell me about the boat parade"):
+        answer = c.answers.ask(question)
+        heading = "Food Stalls" if "Food" in question else "Boat Parade"
+        assert answer.answered and answer.citations[0].section == f"Programme > {heading}"
+        opening = answer.citations[0].text.split(". ")[0]
+        assert answer.answer.startswith(opening)
+
+    answer = c.answers.ask("Where did most visitors come from?")
+    assert answer.answered and answer.answer.startswith("Most came from within twenty miles.")

@@ -14,7 +14,7 @@ from typing import Iterator, Literal, Sequence
 import numpy as np
 
 from index.embedding import Embedder
-from index.retrieval import HybridRetriever
+from index.retrieval import HybridRetriever, heading_named_in
 from index.store import ArticleStore, ScoredChunk, SentenceVector
 from server.components.llm import ChatLLM, LLMError
 from server.services.followup import content_stems, needs_context, rewrite_messages, search_query
@@ -110,6 +110,7 @@ class _Retrieval:
     sentences: list[tuple[float, float, SentenceVector, int]]  # (score, evidence, sentence, n), best first
     evidence: float  # the best sentence's evidence: cosine similarity to the question plus word overlap
     warnings: list[str] = field(default_factory=list)
+    topic: bool = False  # the question asks what a section (passage 1) says, naming its heading
 
     def citation(self, n: int) -> Citation:
         p = self.passages[n - 1]
@@ -198,18 +199,29 @@ class AnswerService:
         llm_question = query if self.llm is not None and not warnings else question
         qvec = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
         passages = self.retriever.retrieve(qvec.tolist(), query, top_k, article_ids)
+        asked = content_stems(query)
+        # A section the question names by its heading is what it asks about: the heading's words
+        # count as said by each of its sentences. A question that asks nothing more ("What does
+        # the article say about Location and Logistics?") is answered by that section's opening.
+        named_ids = {p.id for p in passages if p.section and heading_named_in(query, p.section)}
+        headings = frozenset().union(*(content_stems(p.section.rsplit(" > ", 1)[-1]) for p in passages if p.id in named_ids))
+        topic = bool(asked) and asked <= headings
+        if topic:
+            passages = sorted((p for p in passages if p.id in named_ids), key=lambda p: p.start) + [
+                p for p in passages if p.id not in named_ids]
         rank = {p.id: n for n, p in enumerate(passages, start=1)}
+        named = {rank[i] for i in named_ids}
         sentences = self.store.sentences_of(list(rank))
         if not sentences:
             return _Retrieval(llm_question, passages, [], passages[0].score if passages else -1.0, warnings)
         matrix = np.asarray([s.embedding for s in sentences], dtype=np.float32)
         cosines = matrix @ qvec
-        asked = content_stems(query)
         kind = expected_kind(question)
         scored = []
         for s, cos in zip(sentences, cosines.tolist()):
             n = rank[s.chunk_id]
-            overlap = len(asked & content_stems(s.text)) / len(asked) if asked else 0.0
+            said = content_stems(s.text) | (content_stems(passages[n - 1].section) if n in named else frozenset())
+            overlap = len(asked & said) / len(asked) if asked else 0.0
             # Evidence counts the words too: a code or name the model blurs ("KR-5531") still counts.
             evidence = cos + OVERLAP_WEIGHT * overlap
             score = evidence + PASSAGE_WEIGHT * passages[n - 1].score
@@ -217,13 +229,13 @@ class AnswerService:
                 score += TYPE_BONUS
             scored.append((score, evidence, s, n))
         scored.sort(key=lambda t: (-t[0], t[2].start))
-        return _Retrieval(llm_question, passages, scored, max(t[1] for t in scored), warnings)
+        return _Retrieval(llm_question, passages, scored, max(t[1] for t in scored), warnings, topic)
 
     # --- answers --------------------------------------------------------------------------------
     def _without_llm(self, r: _Retrieval, history: Sequence[tuple[str, str]]) -> Answer | None:
         """The answer when no LLM call is needed: a refusal (weak evidence is never sent to the
         LLM), or the extractive answer when no LLM is configured."""
-        if not r.passages or r.evidence < self.min_evidence:
+        if not r.passages or (r.evidence < self.min_evidence and not r.topic):
             return self._refusal(r, self.mode)
         if self.llm is None:
             return self._extractive(r, history)
@@ -235,20 +247,30 @@ class AnswerService:
 
     def _extractive(self, r: _Retrieval, history: Sequence[tuple[str, str]], warnings: list[str] | None = None) -> Answer:
         """Quote the best sentences verbatim, each followed by its passage's marker."""
-        already_said = " ".join(c for role, c in history if role == "assistant")
-        fresh = sorted(r.sentences, key=lambda t: -(t[0] - ALREADY_SAID_PENALTY * (t[2].text in already_said)))
-        best = fresh[0]
-        chosen = [best]
-        for t in fresh[1:]:
-            if len(chosen) == MAX_ANSWER_SENTENCES or t[0] < best[0] - SECOND_SENTENCE_MARGIN:
-                break
-            if t[1] >= self.min_evidence and t[2].text not in already_said:  # a follow-up adds, not repeats
-                chosen.append(t)
+        chosen = self._choose_sentences(r, history)
         # Sentences of the best passage first, in article order; any other keeps its rank after them.
-        chosen.sort(key=lambda t: (0, t[2].start) if t[3] == best[3] else (1, 0))
+        best_n = chosen[0][3]
+        chosen.sort(key=lambda t: (0, t[2].start) if t[3] == best_n else (1, 0))
         parts = [f"{t[2].text} [{t[3]}]" for t in chosen]
         cited = sorted({t[3] for t in chosen})
         return Answer(" ".join(parts), True, [r.citation(n) for n in cited], "extractive", [*r.warnings, *(warnings or [])])
+
+    def _choose_sentences(
+        self, r: _Retrieval, history: Sequence[tuple[str, str]]
+    ) -> list[tuple[float, float, SentenceVector, int]]:
+        if r.topic:  # what the named section says: its opening sentences
+            opening = sorted((t for t in r.sentences if t[3] == 1), key=lambda t: t[2].start)
+            if opening:
+                return opening[:MAX_ANSWER_SENTENCES]
+        already_said = " ".join(c for role, c in history if role == "assistant")
+        fresh = sorted(r.sentences, key=lambda t: -(t[0] - ALREADY_SAID_PENALTY * (t[2].text in already_said)))
+        chosen = [fresh[0]]
+        for t in fresh[1:]:
+            if len(chosen) == MAX_ANSWER_SENTENCES or t[0] < fresh[0][0] - SECOND_SENTENCE_MARGIN:
+                break
+            if t[1] >= self.min_evidence and t[2].text not in already_said:  # a follow-up adds, not repeats
+                chosen.append(t)
+        return chosen
 
     def _llm_messages(self, r: _Retrieval, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
         passages = "\n\n".join(
