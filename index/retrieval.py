@@ -1,12 +1,12 @@
-"""Hybrid retrieval: three rankings of the chunks fused by reciprocal rank fusion.
+"""Hybrid retrieval: four rankings of the chunks fused by reciprocal rank fusion.
 
 - dense: the chunk's embedding (heading path and text) against the question's, in Chroma;
 - by sentence: the chunks of the sentences nearest to the question, in Chroma (a passage holding the
   answer in one sentence among unrelated ones is blurred as a whole, not in that sentence);
 - lexical: BM25 (bm25s, stemmed), where names, numbers and quoted words win;
 - named sections: the chunks of a section whose heading the question quotes ("What does the article
-  say about Location and Logistics?"), which the other three rank no higher than any passage that
-  shares a word with the heading.
+  say about Location and Logistics?"); the other three rank such a question's section no higher than
+  any passage that shares a word with the heading.
 
 Measured on the SQuAD 2.0 sample (bench.eval): dense + BM25 gave hit@5 0.938 and MRR 0.821; adding
 the sentence ranking, 0.956 and 0.853 (the sentence vectors are stored for extractive answers anyway).
