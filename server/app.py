@@ -8,7 +8,7 @@ from importlib import resources
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -42,16 +42,26 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(articles.router)
     app.include_router(health.router)
     _add_error_handlers(app)
+    # The page at /, its assets under /ui: a catch-all mount at / would answer every unknown path
+    # and every wrong method on an API path itself (405 "Allow: GET, HEAD" for PUT /ask).
     static = resources.files("ui").joinpath("static")
-    app.mount("/", StaticFiles(directory=str(static), html=True), name="ui")
+    app.mount("/ui", StaticFiles(directory=str(static)), name="ui")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(str(static.joinpath("index.html")))
+
     return app
 
 
-def _error(status: int, message: str, detail: list | None = None) -> JSONResponse:
+NOT_JSON = "the request body is not valid JSON: send a JSON object with content-type application/json"
+
+
+def _error(status: int, message: str, detail: list | None = None, headers: dict | None = None) -> JSONResponse:
     body: dict = {"error": message}
     if detail is not None:
         body["detail"] = detail
-    return JSONResponse(status_code=status, content=body)
+    return JSONResponse(status_code=status, content=body, headers=headers)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -59,7 +69,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: RequestValidationError):
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return _error(400, "the request body is not valid JSON: send a JSON object with content-type application/json")
+            return _error(400, NOT_JSON)
+        if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") == "model_attributes_type" for e in errors):
+            content_type = request.headers.get("content-type", "")
+            if content_type and "json" not in content_type:
+                return _error(415, f"unsupported content-type {content_type!r}: send a JSON object with content-type application/json")
+            return _error(422, 'the request body must be a JSON object, such as {"question": "..."}')
         messages = []
         detail = []
         for e in errors:
@@ -79,7 +94,13 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return _error(exc.status_code, str(exc.detail))
+        # Starlette's own messages say what went wrong but not what to do.
+        message = {
+            "There was an error parsing the body": NOT_JSON,
+            "Not Found": f"no such page or endpoint: {request.url.path}; the API is described at /docs",
+            "Method Not Allowed": f"{request.method} is not allowed on {request.url.path}; the API is described at /docs",
+        }.get(str(exc.detail), str(exc.detail))
+        return _error(exc.status_code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

@@ -182,7 +182,10 @@ def test_healthz(api, sample_server):
 
 
 def test_ui_placeholder_and_docs_are_served(api):
-    assert "articlechat" in api.get("/").text
+    page = api.get("/")
+    assert page.status_code == 200 and "articlechat" in page.text
+    for asset in ("/ui/app.js", "/ui/app.css"):
+        assert asset in page.text and api.get(asset).status_code == 200
     assert api.get("/docs").status_code == 200
     spec = api.get("/openapi.json").json()
     assert {"/ask", "/ask/stream", "/articles", "/articles/{article_id}", "/healthz"} <= set(spec["paths"])
@@ -192,6 +195,8 @@ def test_ui_placeholder_and_docs_are_served(api):
 
 BAD_ASKS = [
     ("not json", b"{question:", 400, "not valid JSON"),
+    ("not utf-8", b"\xff\xfe{", 400, "not valid JSON"),
+    ("not an object", b"[]", 422, "JSON object"),
     ("missing question", {}, 422, "question"),
     ("blank question", {"question": "   "}, 422, "blank"),
     ("too long", {"question": "x" * 2001}, 422, "2000"),
@@ -239,6 +244,15 @@ def test_bad_articles_get_a_clear_4xx_and_nothing_is_written(api, case, kwargs, 
     assert response.status_code == status, response.text
     assert fragment in response.json()["error"]
     assert api.get("/articles").json() == before
+
+
+def test_wrong_content_type_path_and_method_say_what_to_do(api):
+    response = api.post("/ask", content=b"Who arranged it?", headers={"content-type": "text/plain"})
+    assert response.status_code == 415 and "application/json" in response.json()["error"]
+    response = api.get("/no-such-endpoint")
+    assert response.status_code == 404 and "/docs" in response.json()["error"]
+    response = api.put("/ask", json={"question": "Why?"})
+    assert response.status_code == 405 and "PUT" in response.json()["error"] and response.headers["allow"] == "POST"
 
 
 def test_unknown_article_detail_is_404(api):
