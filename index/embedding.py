@@ -6,6 +6,7 @@ no network. Any local sentence-transformers model directory can be set with ARTI
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import cached_property
 from pathlib import Path
@@ -43,6 +44,11 @@ class LocalEmbedder:
                 "to a local sentence-transformers model directory, or leave it empty for the bundled one"
             )
         from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+        from transformers.utils import logging as transformers_logging
+
+        # Loading the model is no news to a reader of the server log or the CLI's output.
+        transformers_logging.disable_progress_bar()
+        logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
 
         self._model = HuggingFaceEmbedding(
             model_name=str(path), device="cpu", embed_batch_size=batch_size, normalize=True

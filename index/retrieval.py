@@ -19,6 +19,7 @@ and never returns a deleted or replaced one.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import defaultdict
@@ -61,6 +62,8 @@ class LexicalIndex:
             import bm25s
             import Stemmer
             from bm25s.tokenization import Tokenizer
+
+            logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every rebuild at DEBUG
 
             ids, article_ids, sections, texts = self._store.current_chunk_texts()
             tokenizer = Tokenizer(stemmer=Stemmer.Stemmer("english"), stopwords="en")

@@ -65,10 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _container(settings):
+def _container(settings, *, seed: bool = False):
     from server.container import Container
 
-    return Container(settings)
+    container = Container(settings)
+    if seed:  # a first `ask` or `articles` finds the bundled sample, as the server's first start does
+        container.seed_sample()
+    return container
 
 
 def _serve(args, settings) -> int:
@@ -139,7 +142,7 @@ def _ask(args, settings) -> int:
         print("error: the question must be 1-2000 characters", file=sys.stderr)
         return EXIT_USAGE
     try:
-        answer = _container(settings).answers.ask(question, (), args.article_ids, args.top_k)
+        answer = _container(settings, seed=True).answers.ask(question, (), args.article_ids, args.top_k)
     except UnknownArticles as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -158,7 +161,7 @@ def _ask(args, settings) -> int:
 
 
 def _articles(args, settings) -> int:
-    records = _container(settings).store.list_articles()
+    records = _container(settings, seed=True).store.list_articles()
     if args.json:
         rows = [{"id": r.id, "title": r.title, "sections": r.section_count, "chunks": r.chunk_count,
                  "ingested_at": r.ingested_at} for r in records]

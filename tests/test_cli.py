@@ -72,6 +72,13 @@ def test_ask_articles_and_delete(tmp_path):
     assert "no articles indexed" in run(tmp_path, "articles").stdout
 
 
+def test_a_first_ask_finds_the_bundled_sample(tmp_path):
+    answer = run(tmp_path, "ask", "How far apart were the two border crossings?")
+    assert answer.returncode == 0 and "50 kilometers" in answer.stdout
+    assert "Loading" not in answer.stderr and "DEBUG" not in answer.stderr  # no library chatter
+    assert "ukraine-russia-prisoner-exchange" in run(tmp_path, "articles").stdout
+
+
 def test_usage_errors_are_explained(tmp_path):
     both = run(tmp_path, "ingest", str(SAMPLE), str(SAMPLE), "--id", "x")
     assert both.returncode == 2 and "exactly one file" in both.stderr

@@ -75,7 +75,9 @@ MARKER_RE = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
 
 class UnknownArticles(LookupError):
     def __init__(self, ids: list[str]):
-        super().__init__(f"unknown article id(s): {', '.join(ids)}; GET /articles lists the indexed ones")
+        super().__init__(
+            f"unknown article id(s): {', '.join(ids)}; GET /articles (or `articlechat articles`) lists the indexed ones"
+        )
         self.ids = ids
 
 
