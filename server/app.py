@@ -54,7 +54,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     return app
 
 
-NOT_JSON = "the request body is not valid JSON: send a JSON object with content-type application/json"
+SEND_JSON = "send a JSON object with content-type application/json"
+NOT_JSON = f"the request body is not valid JSON: {SEND_JSON}"
 
 
 def _error(status: int, message: str, detail: list | None = None, headers: dict | None = None) -> JSONResponse:
@@ -73,7 +74,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") == "model_attributes_type" for e in errors):
             content_type = request.headers.get("content-type", "")
             if content_type and "json" not in content_type:
-                return _error(415, f"unsupported content-type {content_type!r}: send a JSON object with content-type application/json")
+                return _error(415, f"unsupported content-type {content_type!r}: {SEND_JSON}")
             return _error(422, 'the request body must be a JSON object, such as {"question": "..."}')
         messages = []
         detail = []

@@ -206,7 +206,8 @@ class AnswerService:
         # count as said by each of its sentences. A question that asks nothing more ("What does
         # the article say about Location and Logistics?") is answered by that section's opening.
         named_ids = {p.id for p in passages if p.section and heading_named_in(query, p.section)}
-        headings = frozenset().union(*(content_stems(p.section.rsplit(" > ", 1)[-1]) for p in passages if p.id in named_ids))
+        named_headings = [p.section.rsplit(" > ", 1)[-1] for p in passages if p.id in named_ids]
+        headings = frozenset().union(*map(content_stems, named_headings))
         topic = bool(asked) and asked <= headings
         if topic:
             passages = sorted((p for p in passages if p.id in named_ids), key=lambda p: p.start) + [
