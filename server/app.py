@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -31,7 +32,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         container.seed_sample()
         yield
 
-    app = FastAPI(
+    # /docs and /redoc with their assets served by the app: FastAPI's own pages load them from a CDN,
+    # which leaves a blank page offline or behind a firewall.
+    app = FastAPIOffline(
         title="articlechat",
         version="0.1.0",
         description="Ask questions about indexed news articles; answers cite the passages they use.",

@@ -186,7 +186,11 @@ def test_ui_placeholder_and_docs_are_served(api):
     assert page.status_code == 200 and "articlechat" in page.text
     for asset in ("/ui/app.js", "/ui/app.css"):
         assert asset in page.text and api.get(asset).status_code == 200
-    assert api.get("/docs").status_code == 200
+    docs = api.get("/docs")
+    assert docs.status_code == 200
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", docs.text)
+    assert assets and not any(a.startswith(("http:", "https:", "//")) for a in assets)  # no CDN: works offline
+    assert all(api.get(a).status_code == 200 for a in assets)
     spec = api.get("/openapi.json").json()
     assert {"/ask", "/ask/stream", "/articles", "/articles/{article_id}", "/healthz"} <= set(spec["paths"])
 

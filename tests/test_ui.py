@@ -215,3 +215,15 @@ def test_dark_theme_and_shift_enter(browser, sample_server):
     page.wait_for_selector(".turn-answer .answer-text")
     shot(page, "desktop-dark")
     context.close()
+
+
+def test_api_docs_render_with_no_network(browser, sample_server):
+    """The OpenAPI page draws itself from assets the app serves (this machine has no internet)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.goto(sample_server.url + "/docs")
+    page.wait_for_selector(".opblock-summary-path")
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/ask" in paths and "/articles/{article_id}" in paths
+    shot(page, "desktop-api-docs")
+    context.close()
