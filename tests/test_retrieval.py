@@ -91,7 +91,8 @@ def test_a_question_naming_a_section_is_answered_by_that_section(make_container)
     opening of that section, cited; a factual question that merely shares a heading's word does not."""
     c = make_container(seed_sample=False)
     c.ingestion.ingest_text(FESTIVAL, "markdown", article_id="festival")
-    for question in ("What does the article say about “Food Stalls”?", "Tell me about the boat parade"):
+    for question in ("What does the article say about “Food Stalls”?", "Tell me about the boat parade",
+                     "What does “Harbour festival” say about “Food Stalls”?"):
         answer = c.answers.ask(question)
         heading = "Food Stalls" if "Food" in question else "Boat Parade"
         assert answer.answered and answer.citations[0].section == f"Programme > {heading}"

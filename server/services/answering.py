@@ -206,9 +206,9 @@ class AnswerService:
         # count as said by each of its sentences. A question that asks nothing more ("What does
         # the article say about Location and Logistics?") is answered by that section's opening.
         named_ids = {p.id for p in passages if p.section and heading_named_in(query, p.section)}
-        named_headings = [p.section.rsplit(" > ", 1)[-1] for p in passages if p.id in named_ids]
-        headings = frozenset().union(*map(content_stems, named_headings))
-        topic = bool(asked) and asked <= headings
+        # (The article's title may be named too: "What does “Harbour news” say about “Ferries”?")
+        named_words = [f"{p.title} {p.section.rsplit(' > ', 1)[-1]}" for p in passages if p.id in named_ids]
+        topic = bool(asked) and asked <= frozenset().union(*map(content_stems, named_words))
         if topic:
             passages = sorted((p for p in passages if p.id in named_ids), key=lambda p: p.start) + [
                 p for p in passages if p.id not in named_ids]
