@@ -3,10 +3,12 @@
 bench/results/abstention_tradeoff.png; needs the `bench` extra for matplotlib).
 
 The evidence of a question is the best, over the sentences of the retrieved passages, of the
-sentence's cosine similarity to the question plus a share of the question's words it contains. It is computed for every labelled question with the sample article and the 35
-SQuAD 2.0 articles indexed together; our sample-article questions search the sample article only
-(what is "off topic" for it may be answered by a Wikipedia article). Labels: answerable questions of our sample-article set and the
-160 answerable SQuAD questions (should be answered), and our sample-article set's unanswerable
+formula in server/services/evidence.py (the sentence's cosine similarity to the question plus a share
+of the question's words it contains), read through the service's public `find`. It is computed for
+every labelled question with the sample article and the 35 SQuAD 2.0 articles indexed together; our
+sample-article questions search the sample article only (what is "off topic" for it may be answered
+by a Wikipedia article). Labels: answerable questions of our sample-article set and the 160
+answerable SQuAD questions (should be answered), and our sample-article set's unanswerable
 questions (should be refused). SQuAD's unanswerable questions are reported but not used to choose:
 they are on-topic by construction ("not answerable from its own paragraph") and a similarity
 threshold cannot tell them apart; that is answer-quality work, not a threshold.
@@ -26,12 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.run import SAMPLE, SQUAD_DOCS
+from bench.common import RESULTS, SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_SET = ROOT / "bench" / "sets" / "sample_article.jsonl"
 SQUAD_QUESTIONS = SQUAD_DOCS.parent / "questions.jsonl"
-RESULTS = ROOT / "bench" / "results"
 MIN_ANSWERED = 0.97
 
 
@@ -40,7 +39,11 @@ def load_jsonl(path: Path) -> list[dict]:
 
 
 def evidences(service, questions: list[str], article_ids: list[str] | None = None) -> np.ndarray:
-    return np.array([service._retrieve(q, (), article_ids, service.top_k).evidence for q in questions])
+    return np.array([service.find(q, (), article_ids).evidence for q in questions])
+
+
+def of_kind(rows: list[dict], kind: str) -> list[str]:
+    return [r["question"] for r in rows if r["kind"] == kind]
 
 
 def plot_tradeoff(curve: list[dict], best: dict, path: Path) -> None:
@@ -52,7 +55,8 @@ def plot_tradeoff(curve: list[dict], best: dict, path: Path) -> None:
 
     wrongly = [1 - row["answerable_answered"] for row in curve]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    ax.plot(wrongly, [row["unanswerable_refused"] for row in curve], "o-", ms=3, label="our unanswerable (sample article)")
+    ax.plot(wrongly, [row["unanswerable_refused"] for row in curve], "o-", ms=3,
+            label="our unanswerable (sample article)")
     ax.plot(wrongly, [row["off_topic_refused"] for row in curve], "s-", ms=3, label="our off-topic (sample article)")
     ax.plot(wrongly, [row["squad_unanswerable_refused"] for row in curve], "^-", ms=3, label="SQuAD 2.0 unanswerable")
     ax.axvline(1 - MIN_ANSWERED, color="grey", ls=":", label=f"cap: {1 - MIN_ANSWERED:.0%} wrongly refused")
@@ -71,27 +75,21 @@ def plot_tradeoff(curve: list[dict], best: dict, path: Path) -> None:
 
 
 def main() -> None:
-    from index.embedding import LocalEmbedder
-    from index.ingest import IngestionService
-    from index.store import ArticleStore, chroma_client
-    from server.services.answering import AnswerService
-    from server.settings import Settings
+    from server.services.evidence import EVIDENCE
 
-    embedder = LocalEmbedder()
     with tempfile.TemporaryDirectory() as tmp:
-        store = ArticleStore(chroma_client(tmp), "calibrate")
-        ingestion = IngestionService(store, embedder)
+        container = make_container(tmp, collection_prefix="calibrate")
+        ingestion = container.ingestion
         sample_id = ingestion.ingest_bytes(SAMPLE.read_bytes(), SAMPLE.name).article_id
         for f in sorted(SQUAD_DOCS.glob("*.txt")):
             ingestion.ingest_bytes(f.read_bytes(), f.name)
-        service = AnswerService(store, embedder, None, top_k=Settings(_env_file=None).top_k, min_evidence=0)
+        service = container.answers
         ours = load_jsonl(SAMPLE_SET)
         squad = load_jsonl(SQUAD_QUESTIONS)
         groups = {
-            "sample_answerable": evidences(service, [r["question"] for r in ours if r["kind"] == "answerable"], [sample_id]),
-            "sample_off_topic": evidences(service, [r["question"] for r in ours if r["kind"] == "off_topic"], [sample_id]),
-            "sample_related_unanswerable": evidences(
-                service, [r["question"] for r in ours if r["kind"] == "related"], [sample_id]),
+            "sample_answerable": evidences(service, of_kind(ours, "answerable"), [sample_id]),
+            "sample_off_topic": evidences(service, of_kind(ours, "off_topic"), [sample_id]),
+            "sample_related_unanswerable": evidences(service, of_kind(ours, "related"), [sample_id]),
             "squad_answerable": evidences(service, [r["question"] for r in squad if r["answerable"]]),
             "squad_unanswerable": evidences(service, [r["question"] for r in squad if not r["answerable"]]),
         }
@@ -111,15 +109,21 @@ def main() -> None:
     summary = {name: {"n": len(v), "min": round(float(v.min()), 3), "median": round(float(np.median(v)), 3),
                       "max": round(float(v.max()), 3)} for name, v in groups.items()}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "calibration.json").write_text(json.dumps({"best": best, "groups": summary, "curve": curve}, indent=2) + "\n")
+    model = {"overlap_weight": EVIDENCE.overlap_weight, "min_evidence_in_use": EVIDENCE.min_evidence}
+    (RESULTS / "calibration.json").write_text(
+        json.dumps({"evidence_model": model, "best": best, "groups": summary, "curve": curve}, indent=2) + "\n")
     plot_tradeoff(curve, best, RESULTS / "abstention_tradeoff.png")
     for name, s in summary.items():
         print(f"{name:22} n={s['n']:3}  evidence min {s['min']:.3f}  median {s['median']:.3f}  max {s['max']:.3f}")
     print("threshold  answerable-answered  off-topic-refused  unanswerable-refused  squad-unanswerable-refused")
     for row in curve:
         mark = "  <- chosen" if row is best else ""
-        print(f"  {row['threshold']:.2f}        {row['answerable_answered']:.3f}             {row['off_topic_refused']:.3f}"
-              f"              {row['unanswerable_refused']:.3f}                 {row['squad_unanswerable_refused']:.3f}{mark}")
+        print(f"  {row['threshold']:.2f}        {row['answerable_answered']:.3f}"
+              f"             {row['off_topic_refused']:.3f}              {row['unanswerable_refused']:.3f}"
+              f"                 {row['squad_unanswerable_refused']:.3f}{mark}")
+    if abs(best["threshold"] - EVIDENCE.min_evidence) > 1e-9:
+        print(f"The calibrated threshold {best['threshold']:.2f} differs from the one in use "
+              f"({EVIDENCE.min_evidence}): update EvidenceModel.min_evidence in server/services/evidence.py.")
 
 
 if __name__ == "__main__":

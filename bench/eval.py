@@ -29,15 +29,11 @@ import statistics
 import string
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from bench.run import SAMPLE, SQUAD_DOCS, percentile
-
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_SET = ROOT / "bench" / "sets" / "sample_article.jsonl"
-RESULTS = ROOT / "bench" / "results"
+from bench.common import RESULTS, SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container, percentile
 
 
 @dataclass
@@ -92,12 +88,13 @@ def load_section_set(limit: int | None = None) -> list[Question]:
 
 
 def load_squad_set(limit: int | None = None) -> list[Question]:
-    rows = [json.loads(line) for line in (SQUAD_DOCS.parent / "questions.jsonl").read_text().splitlines() if line.strip()]
+    lines = (SQUAD_DOCS.parent / "questions.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
     questions = []
     for row in rows[:limit] if limit else rows:
         gold, answers = row["gold_context"], row["answers"]
 
-        def is_hit(text: str, gold=" ".join(gold.split()), answers=answers) -> bool:
+        def is_hit(text: str, gold: str = " ".join(gold.split()), answers: list[str] = answers) -> bool:
             # Stored passages have their white space folded ("include  John" -> "include John").
             text = " ".join(text.split())
             return gold in text or (text in gold and (not answers or any(a in text for a in answers)))
@@ -121,7 +118,7 @@ def retrieval_metrics(ranks: list[int | None]) -> dict:
     }
 
 
-def evaluate_ours(service, store, questions: list[Question], article_texts: dict[str, str]) -> dict:
+def evaluate_ours(service, questions: list[Question], article_texts: dict[str, str]) -> dict:
     ranks, latencies, misses = [], [], []
     correct = cited_gold = refused_unanswerable = wrongly_refused = 0
     citations_total = citations_verbatim = 0
@@ -136,8 +133,8 @@ def evaluate_ours(service, store, questions: list[Question], article_texts: dict
         answer = service.ask(q.question, history)
         latencies.append((time.perf_counter() - started) * 1000)
         # Retrieval rank of the gold passage, through the same search the answer used.
-        r = service._retrieve(q.question, history, None, 5)
-        texts = [p.text for p in r.passages]
+        found = service.find(q.question, history, None, 5)
+        texts = [p.text for p in found.chunks]
         for c in answer.citations:
             citations_total += 1
             citations_verbatim += article_texts[c.article_id][c.start : c.end] == c.text
@@ -157,7 +154,7 @@ def evaluate_ours(service, store, questions: list[Question], article_texts: dict
         if not ok:
             misses.append({"question": q.question, "history": q.history, "kind": q.kind, "gold": q.answers,
                            "answer": answer.answer, "answered": answer.answered,
-                           "top_passages": [f"{p.section}: {p.text[:160]}" for p in r.passages[:3]]})
+                           "top_passages": [f"{p.section}: {p.text[:160]}" for p in found.chunks[:3]]})
     unanswerable = len(questions) - len(answerable)
     return {
         **retrieval_metrics(ranks),
@@ -220,20 +217,12 @@ def build_baseline(files: list[Path], embedder, chroma_dir: str):
 
 
 def run_set(name: str, files: list[Path], questions: list[Question], embedder) -> dict:
-    from index.ingest import IngestionService
-    from index.store import ArticleStore, chroma_client
-    from server.services.answering import AnswerService
-    from server.settings import Settings
-
-    settings = Settings(_env_file=None)
     with tempfile.TemporaryDirectory() as tmp:
-        store = ArticleStore(chroma_client(tmp), "eval")
-        ingestion = IngestionService(store, embedder)
+        container = make_container(tmp, embedder, collection_prefix="eval")
         for f in files:
-            ingestion.ingest_bytes(f.read_bytes(), f.name)
-        texts = {r.id: store.get_article(r.id).text for r in store.list_articles()}
-        service = AnswerService(store, embedder, None, top_k=settings.top_k, min_evidence=settings.min_evidence)
-        ours = evaluate_ours(service, store, questions, texts)
+            container.ingestion.ingest_bytes(f.read_bytes(), f.name)
+        texts = {a.id: container.store.get_article(a.id).text for a in container.store.list_articles()}
+        ours = evaluate_ours(container.answers, questions, texts)
         baseline = evaluate_baseline(build_baseline(files, embedder, tmp), questions)
     return {"set": name, "questions": len(questions), "answerable": sum(q.answerable for q in questions),
             "ours": ours, "baseline": baseline}

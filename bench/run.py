@@ -19,14 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-SQUAD_DOCS = ROOT.parent / "shared" / "eval" / "squad2_dev" / "docs"
-SAMPLE = ROOT / "index" / "data" / "ukraine-russia-prisoner-exchange.txt"
-RESULTS = ROOT / "bench" / "results"
+from bench.common import RESULTS, ROOT, SAMPLE, SQUAD_DOCS, make_container, percentile
 
 # Questions a reader might ask about the sample article (answerable and not), for latency only.
 LATENCY_QUESTIONS = [
@@ -43,20 +39,11 @@ LATENCY_QUESTIONS = [
 ]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def bench_ingest(embedder) -> dict:
-    from index.ingest import IngestionService
-    from index.store import ArticleStore, chroma_client
-
     out = {}
     for name, files in (("sample", [SAMPLE]), ("squad2_dev_35", sorted(SQUAD_DOCS.glob("*.txt")))):
         with tempfile.TemporaryDirectory() as tmp:
-            service = IngestionService(ArticleStore(chroma_client(tmp), "bench"), embedder)
+            service = make_container(tmp, embedder).ingestion
             started = time.perf_counter()
             chunks = sum(service.ingest_bytes(f.read_bytes(), f.name).chunks for f in files)
             seconds = time.perf_counter() - started
@@ -162,11 +149,15 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "speed.json").write_text(json.dumps(results, indent=2) + "\n")
     e, i, s = results["embedding"], results["ingest"], results["server"]
-    print(f"embedding model        {e['passages_per_s']} passages/s ({e['passages']} passages), query {e['query_ms_p50']} ms")
+    print(f"embedding model        {e['passages_per_s']} passages/s ({e['passages']} passages), "
+          f"query {e['query_ms_p50']} ms")
     for name, r in i.items():
-        print(f"ingest {name:15} {r['articles']} article(s), {r['chunks']} chunks in {r['seconds']} s = {r['chunks_per_s']} chunks/s")
-    print(f"server cold start      {s['cold_start_first_s']} s first start (indexes the sample), {s['cold_start_restart_s']} s restart")
-    print(f"/ask extractive        p50 {s['ask_p50_ms']} ms, p95 {s['ask_p95_ms']} ms over {s['ask_requests']} requests")
+        print(f"ingest {name:15} {r['articles']} article(s), {r['chunks']} chunks in {r['seconds']} s "
+              f"= {r['chunks_per_s']} chunks/s")
+    print(f"server cold start      {s['cold_start_first_s']} s first start (indexes the sample), "
+          f"{s['cold_start_restart_s']} s restart")
+    print(f"/ask extractive        p50 {s['ask_p50_ms']} ms, p95 {s['ask_p95_ms']} ms "
+          f"over {s['ask_requests']} requests")
     print(f"written to {RESULTS / 'speed.json'}")
 
 

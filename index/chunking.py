@@ -9,8 +9,9 @@ chunk must keep exact character offsets into the stored article text.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from llama_index.core.node_parser import NodeParser
 from llama_index.core.schema import BaseNode, TextNode
@@ -18,8 +19,12 @@ from pydantic import PrivateAttr
 
 from index.parsing import ParsedArticle, parse_article
 from index.sentences import split_sentences
+from index.text import SECTION_SEPARATOR
 
-SECTION_SEPARATOR = " > "
+# [CLS] and [SEP]: the model adds them to every input, and `count_tokens` counts them once per call.
+SPECIAL_TOKENS = 2
+# all-MiniLM-L6-v2's input window (its max_seq_length); the ingestion service passes the model's own.
+DEFAULT_MAX_TOKENS = 256
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,10 @@ class SectionNodeParser(NodeParser):
     `max_tokens` is the embedding window; `count_tokens` counts the model's word pieces.
     """
 
-    max_tokens: int = 256
+    max_tokens: int = DEFAULT_MAX_TOKENS
     _count_tokens: Callable[[str], int] = PrivateAttr()
 
-    def __init__(self, count_tokens: Callable[[str], int], max_tokens: int = 256, **kwargs: Any):
+    def __init__(self, count_tokens: Callable[[str], int], max_tokens: int = DEFAULT_MAX_TOKENS, **kwargs: Any):
         super().__init__(max_tokens=max_tokens, **kwargs)
         self._count_tokens = count_tokens
 
@@ -63,16 +68,16 @@ class SectionNodeParser(NodeParser):
             # Without headings a "section" is the whole article: its paragraphs are the units.
             units = [(section.start, section.end)] if article.has_headings else list(section.paragraphs)
             header = embed_header(section.path)
-            # The model adds 2 special tokens; count_tokens includes them once per call.
-            budget = self.max_tokens - 2 - (self._count_tokens(header) - 2 if header else 0)
+            # The special tokens come once per chunk: take them from the window, and from the header's count.
+            header_tokens = self._count_tokens(header) - SPECIAL_TOKENS if header else 0
+            budget = self.max_tokens - SPECIAL_TOKENS - header_tokens
             part = 0
             for unit_start, unit_end in units:
                 for piece in self._pack(article.text, unit_start, unit_end, budget):
                     start, end = piece[0][0], piece[-1][1]
                     text = article.text[start:end]
-                    chunks.append(
-                        Chunk(section.path, part, start, end, text, f"{header}\n{text}" if header else text, tuple(piece))
-                    )
+                    embed_text = f"{header}\n{text}" if header else text
+                    chunks.append(Chunk(section.path, part, start, end, text, embed_text, tuple(piece)))
                     part += 1
         return chunks
 
@@ -83,8 +88,8 @@ class SectionNodeParser(NodeParser):
         current: list[tuple[int, int]] = []
         used = 0
         for span in sentences:
-            # Special tokens are counted once per piece, not once per sentence.
-            cost = max(self._count_tokens(text[span[0] : span[1]]) - 2, 1)
+            # Special tokens are counted once per piece, not once per sentence; a sentence costs at least 1.
+            cost = max(self._count_tokens(text[span[0] : span[1]]) - SPECIAL_TOKENS, 1)
             if current and used + cost > budget:
                 pieces.append(current)
                 current, used = [], 0
@@ -96,7 +101,10 @@ class SectionNodeParser(NodeParser):
 
     def _parse_nodes(self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any) -> list[BaseNode]:
         """llama-index entry point: each Document's text is parsed (metadata `format`, `title`), and
-        each node's start/end offsets refer to the parsed article's canonical text."""
+        each node's start/end offsets refer to the parsed article's canonical text.
+
+        The nodes carry no SOURCE relationship to their Document on purpose: given one, llama-index's
+        post-processing re-points start/end_char_idx at the raw document text."""
         out: list[BaseNode] = []
         for doc in nodes:
             meta = doc.metadata or {}

@@ -18,6 +18,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+# Texts per forward pass: sentence-transformers' own default, quick on a CPU without much memory.
+DEFAULT_BATCH_SIZE = 32
+
+
 class Embedder(Protocol):
     name: str
     max_tokens: int
@@ -36,7 +40,7 @@ def bundled_model_path() -> Path:
 class LocalEmbedder:
     """A sentence-transformers model from a local directory, through llama-index's embedding class."""
 
-    def __init__(self, model_path: str | Path | None = None, batch_size: int = 32):
+    def __init__(self, model_path: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE):
         path = Path(model_path) if model_path else bundled_model_path()
         if not (path / "config.json").is_file():
             raise ValueError(
@@ -54,8 +58,10 @@ class LocalEmbedder:
             model_name=str(path), device="cpu", embed_batch_size=batch_size, normalize=True
         )
         self.name = path.name if model_path else "all-MiniLM-L6-v2"
-        st = self._model._model
-        self.max_tokens = int(st.max_seq_length)
+        max_tokens = self._model._model.max_seq_length
+        if max_tokens is None:
+            raise ValueError(f"embedding model {path} declares no max_seq_length: its input window is unknown")
+        self.max_tokens = int(max_tokens)
 
     @cached_property
     def _tokenizer(self):
@@ -71,7 +77,7 @@ class LocalEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors = self._model.get_text_embedding_batch([texts[i] for i in order])
         result: list[list[float]] = [[]] * len(texts)
-        for i, vector in zip(order, vectors):
+        for i, vector in zip(order, vectors, strict=True):
             result[i] = vector
         return result
 

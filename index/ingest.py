@@ -8,22 +8,28 @@ import json
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from llama_index.core.schema import TextNode
 
 from index.chunking import SectionNodeParser
 from index.embedding import Embedder
 from index.parsing import ArticleError, ParsedArticle, decode_bytes, detect_format, parse_article
-from index.store import ArticleRecord, ArticleStore
+from index.store import ArticleRecord, ArticleStore, SentenceRecord
 
 # Bump when parsing or chunking changes, so unchanged files are re-indexed under the new rules.
 PIPELINE_VERSION = "2"
-ARTICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+# Longest article id: ids appear in URLs, in citations and inside every chunk and sentence id.
+MAX_ARTICLE_ID_CHARS = 128
+ARTICLE_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ARTICLE_ID_CHARS - 1}}}$"
 _ID_RE = re.compile(ARTICLE_ID_PATTERN)
-SUPPORTED_SUFFIXES = (".txt", ".text", ".md", ".markdown", ".html", ".htm")
+
+# Hex digits of SHA-256 kept: 48 bits for the id of pasted text (ids stay short enough to read), 80 bits
+# for a version (a collision between two versions of one article is out of reach).
+_CONTENT_ID_HEX = 12
+_VERSION_HEX = 20
 
 Status = Literal["new", "updated", "unchanged"]
 
@@ -39,7 +45,7 @@ class IngestResult:
 
 def slugify(value: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9]+", "-", value).strip("-").lower()
-    return slug[:128].strip("-")
+    return slug[:MAX_ARTICLE_ID_CHARS].strip("-")
 
 
 def validate_article_id(article_id: str) -> str:
@@ -56,7 +62,7 @@ def derive_article_id(*, filename: str | None, title: str | None, text: str) -> 
     for candidate in (Path(filename).stem if filename else None, title):
         if candidate and (slug := slugify(candidate)):
             return slug
-    return "article-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return "article-" + hashlib.sha256(text.encode()).hexdigest()[:_CONTENT_ID_HEX]
 
 
 class IngestionService:
@@ -110,7 +116,7 @@ class IngestionService:
         sentence_vectors = self.embedder.embed_texts([article.text[s:e] for _, (s, e) in sentence_spans])
 
         nodes = []
-        for i, (chunk, vector) in enumerate(zip(chunks, chunk_vectors)):
+        for i, (chunk, vector) in enumerate(zip(chunks, chunk_vectors, strict=True)):
             nodes.append(
                 TextNode(
                     id_=_chunk_id(article_id, version, i),
@@ -127,10 +133,11 @@ class IngestionService:
                 )
             )
         sentences = []
-        for j, ((ci, (s, e)), vector) in enumerate(zip(sentence_spans, sentence_vectors)):
+        for j, ((ci, (s, e)), vector) in enumerate(zip(sentence_spans, sentence_vectors, strict=True)):
             chunk_id = _chunk_id(article_id, version, ci)
-            meta = {"chunk_id": chunk_id, "article_id": article_id, "version": version, "start": s, "end": e}
-            sentences.append((f"{chunk_id}::s{j}", meta, article.text[s:e], vector))
+            sentences.append(
+                SentenceRecord(f"{chunk_id}::s{j}", chunk_id, article_id, version, s, e, article.text[s:e], vector)
+            )
 
         record = ArticleRecord(
             id=article_id,
@@ -138,7 +145,7 @@ class IngestionService:
             text=article.text,
             format=article.format,
             version=version,
-            ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             sections=sections,
             chunk_count=len(chunks),
             source=source,
@@ -159,14 +166,14 @@ class IngestionService:
             [PIPELINE_VERSION, self.embedder.name, self.embedder.max_tokens, article.title, article.text,
              _section_dicts(article)]
         )
-        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+        return hashlib.sha256(payload.encode()).hexdigest()[:_VERSION_HEX]
 
 
 def _chunk_id(article_id: str, version: str, index: int) -> str:
     return f"{article_id}::{version}::{index}"
 
 
-def _section_dicts(article: ParsedArticle) -> list[dict]:
+def _section_dicts(article: ParsedArticle) -> list[dict[str, Any]]:
     return [
         {"path": list(s.path), "heading_start": s.heading_start, "start": s.start, "end": s.end}
         for s in article.sections

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 FORMATS = ("text", "markdown", "html")
@@ -27,6 +28,22 @@ BOILERPLATE = re.compile(
 )
 _TERMINAL = ".!?:;,…"
 _CLOSING_QUOTES = "\"'”’»"
+# Longest plain-text heading line: headings are short; a longer line is a paragraph even without
+# terminal punctuation.
+_MAX_HEADING_CHARS = 100
+_MAX_HEADING_WORDS = 14
+# In a multi-line block, a heading line is clearly shorter than the longest line of the block (its body's
+# wrapped lines are long); a hard-wrapped paragraph's first line is not.
+_HEADING_LENGTH_RATIO = 0.6
+# Heading lines at the top of a block: a part heading and a section heading at most.
+_MAX_LEADING_HEADINGS = 2
+# Characters of a suffix-less file lower-cased to sniff for HTML: its first tag decides, so a short
+# prefix is enough and a large file is not copied.
+_SNIFF_CHARS = 500
+# Words of the text taken as the title when there is no other.
+_TITLE_WORDS = 8
+# Between the blocks of the stored text.
+_BLOCK_SEPARATOR = "\n\n"
 
 
 class ArticleError(ValueError):
@@ -80,14 +97,19 @@ def decode_bytes(data: bytes, name: str = "input") -> str:
     return text
 
 
+def format_of_file(filename: str) -> str:
+    """The format a file's suffix names; ArticleError for any other suffix, or none."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in SUFFIX_FORMATS:
+        raise ArticleError(f"unsupported file type {suffix or '(none)'!r}: use .txt, .md or .html")
+    return SUFFIX_FORMATS[suffix]
+
+
 def detect_format(filename: str | None, raw: str) -> str:
-    if filename:
-        suffix = Path(filename).suffix.lower()
-        if suffix in SUFFIX_FORMATS:
-            return SUFFIX_FORMATS[suffix]
-        if suffix:
-            raise ArticleError(f"unsupported file type {suffix!r}: use .txt, .md or .html")
-    head = raw.lstrip()[:500].lower()
+    """The format of a file by its suffix, or of suffix-less text by its first characters."""
+    if filename and Path(filename).suffix:
+        return format_of_file(filename)
+    head = raw.lstrip()[:_SNIFF_CHARS].lower()
     if re.match(r"<(!doctype|html|head|body|article|p|h[1-6]|div)\b", head):
         return "html"
     if re.search(r"^#{1,6} \S", raw, re.MULTILINE):
@@ -110,7 +132,7 @@ def _clean(text: str) -> str:
 
 def _heading_like(line: str) -> bool:
     line = line.strip()
-    if not line or len(line) > 100 or len(line.split()) > 14 or is_boilerplate(line):
+    if not line or len(line) > _MAX_HEADING_CHARS or len(line.split()) > _MAX_HEADING_WORDS or is_boilerplate(line):
         return False
     if not (line[0].isupper() or line[0].isdigit()):
         return False
@@ -160,8 +182,8 @@ def _text_blocks(raw: str) -> tuple[str | None, list[_Block]]:
             continue
         longest = max(len(line) for line in chunk)
         heads = 0
-        while (heads < min(2, len(chunk) - 1) and _heading_like(chunk[heads]) and len(chunk[heads]) < 0.6 * longest
-               and _starts_like_a_line(chunk[heads + 1])):
+        while (heads < min(_MAX_LEADING_HEADINGS, len(chunk) - 1) and _heading_like(chunk[heads])
+               and len(chunk[heads]) < _HEADING_LENGTH_RATIO * longest and _starts_like_a_line(chunk[heads + 1])):
             heads += 1
         items += [(line, True) for line in chunk[:heads]]
         items.append((" ".join(chunk[heads:]), False))
@@ -173,7 +195,7 @@ def _text_blocks(raw: str) -> tuple[str | None, list[_Block]]:
     if len(items) > 1 and items[0][1]:
         title, items = items[0][0], items[1:]
 
-    two_levels = any(a[1] and b[1] for a, b in zip(items, items[1:]))
+    two_levels = any(a[1] and b[1] for a, b in pairwise(items))
     blocks: list[_Block] = []
     part_open = False
     i = 0
@@ -323,7 +345,7 @@ def parse_article(raw: str, fmt: str, *, filename: str | None = None, title: str
 
     for block in blocks:
         if pieces:
-            offset += 2  # the "\n\n" between blocks
+            offset += len(_BLOCK_SEPARATOR)
         start, end = offset, offset + len(block.text)
         pieces.append(block.text)
         offset = end
@@ -341,11 +363,11 @@ def parse_article(raw: str, fmt: str, *, filename: str | None = None, title: str
             paragraphs.append((start, end))
     close_section()
 
-    text = "\n\n".join(pieces)
+    text = _BLOCK_SEPARATOR.join(pieces)
     final_title = _clean(title or "") or found_title
     if not final_title and filename:
         final_title = title_from_filename(filename)
     if not final_title:
         words = text.split()
-        final_title = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+        final_title = " ".join(words[:_TITLE_WORDS]) + ("…" if len(words) > _TITLE_WORDS else "")
     return ParsedArticle(final_title, text, tuple(sections), fmt, any(b.level for b in blocks))

@@ -17,17 +17,20 @@ ABBREVIATIONS = {
 # that can start a sentence (uppercase letter, digit, opening quote or bracket).
 _END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
+# How far before a period to look for the word it ends: longer than any abbreviation or dotted acronym
+# ("approx.", "U.S.A."), short enough to stay cheap on every candidate end.
+_LOOK_BACK = 20
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
     """True when the period at `dot` ends an abbreviation, initial or dotted acronym, not a sentence."""
-    match = _WORD_BEFORE.search(text, max(0, dot - 20), dot + 1)
+    match = _WORD_BEFORE.search(text, max(0, dot - _LOOK_BACK), dot + 1)
     if not match:
         return False
     word = match.group(1)
     if "." in word:  # U.S., e.g., i.e.
         return True
-    return len(word) == 1 and word.isupper() or word.lower() in ABBREVIATIONS
+    return (len(word) == 1 and word.isupper()) or word.lower() in ABBREVIATIONS
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

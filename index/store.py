@@ -1,9 +1,14 @@
-"""The vector-store component: three Chroma collections behind one small class.
+"""The vector-store component: four Chroma collections behind one small class.
 
-- `<prefix>-chunks`: one record per chunk (llama-index `ChromaVectorStore` over it), searched densely.
+- `<prefix>-chunks`: one record per chunk, searched densely. Every operation on it goes through
+  llama-index's `ChromaVectorStore` (`self.chunk_vectors`).
 - `<prefix>-sentences`: one record per sentence of every chunk, with its embedding, so an extractive
   answer can pick the best sentences without embedding anything at question time.
 - `<prefix>-articles`: the registry, one record per article (full text, sections, current version).
+- `<prefix>-meta`: a few named values (the generation, the sample-seeded marker).
+
+llama-index has no counterpart for the last three (they hold no llama-index nodes), so they are read and
+written with the chromadb client directly, through the small typed accessors at the end of this module.
 
 Atomic replacement without transactions: every chunk and sentence record carries the `version` of the
 article it came from, and only the version named in the registry is ever returned. A new version is
@@ -15,27 +20,43 @@ write are removed by the next ingest of that article.
 from __future__ import annotations
 
 import json
+import math
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import chromadb
 import numpy as np
 from chromadb.api import ClientAPI
-from llama_index.core.schema import TextNode
+from chromadb.api.types import GetResult, Metadata, PyEmbedding, QueryResult, Where
+from chromadb.base_types import InclusionExclusionOperator, LiteralValue, LogicalOperator, WhereOperator
+from chromadb.errors import InternalError
+from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     FilterOperator,
     MetadataFilter,
     MetadataFilters,
     VectorStoreQuery,
+    VectorStoreQueryResult,
 )
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-# Registry records need a vector, but nothing ever searches them by one.
-_NO_VECTOR = [0.0]
+# Registry and meta records need a vector, but nothing ever searches them by one.
+_NO_VECTOR: list[PyEmbedding] = [[0.0]]
 _COSINE = {"hnsw:space": "cosine"}
-# Chroma rejects oversized batches; stay well below its limit.
+# Records per write call: the embedded Chroma accepts at most 5,461 (`client.get_max_batch_size()`)
+# and a Chroma server may accept fewer; ChromaVectorStore.add's own batches (41,665) are above both.
 _BATCH = 2000
+# `search` asks Chroma for this many candidates beyond `top_k`, for records of a superseded version, which
+# are dropped afterwards: they exist only between a write and its clean-up (one writer at a time) or after
+# a crash, so few of them can rank high at once. A margin, not a bound: when more of them rank that high,
+# a search returns fewer than `top_k`.
+_SPARE_CANDIDATES = 4
+# Names of the records of the meta collection.
+_GENERATION = "generation"
+_SAMPLE_SEEDED = "sample-seeded"
 
 
 @dataclass
@@ -64,7 +85,7 @@ class ScoredChunk:
     start: int
     end: int
     text: str
-    score: float
+    score: float  # cosine similarity to the query embedding, in [-1, 1]
     title: str = ""
 
 
@@ -77,7 +98,49 @@ class SentenceVector:
     embedding: list[float] = field(repr=False)
 
 
-def chroma_client(data_dir: str | None = None, host: str | None = None, port: int = 8000, ssl: bool = False) -> ClientAPI:
+@dataclass(frozen=True)
+class SentenceRecord:
+    """One sentence of a chunk, as `add_version` writes it: [start, end) in the stored article text."""
+
+    id: str
+    chunk_id: str
+    article_id: str
+    version: str
+    start: int
+    end: int
+    text: str
+    embedding: list[float] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _StoredChunk:
+    """A chunk record as read back from the chunk collection."""
+
+    id: str
+    article_id: str
+    version: str
+    section: str
+    part: int
+    start: int
+    end: int
+    text: str
+
+    @classmethod
+    def of(cls, node: BaseNode) -> _StoredChunk:
+        meta = node.metadata
+        return cls(
+            node.node_id, _text(meta, "article_id"), _text(meta, "version"), _text(meta, "section"),
+            _integer(meta, "part"), _integer(meta, "start"), _integer(meta, "end"), node.get_content(),
+        )
+
+    def scored(self, score: float, title: str) -> ScoredChunk:
+        return ScoredChunk(self.id, self.article_id, self.section, self.part, self.start, self.end, self.text, score,
+                           title)
+
+
+def chroma_client(
+    data_dir: str | None = None, host: str | None = None, port: int = 8000, ssl: bool = False
+) -> ClientAPI:
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
@@ -91,26 +154,28 @@ class ArticleStore:
         self.location = location
         # embedding_function=None: we always pass vectors; Chroma's default function would try to
         # download a model.
-        self._chunks = client.get_or_create_collection(f"{prefix}-chunks", metadata=_COSINE, embedding_function=None)
+        chunks = client.get_or_create_collection(f"{prefix}-chunks", metadata=_COSINE, embedding_function=None)
+        self.chunk_vectors = ChromaVectorStore(chroma_collection=chunks)
+        # Raw chromadb collections: llama-index has nothing for sentence vectors, a registry or named values.
         self._sentences = client.get_or_create_collection(
             f"{prefix}-sentences", metadata=_COSINE, embedding_function=None
         )
         self._articles = client.get_or_create_collection(f"{prefix}-articles", embedding_function=None)
-        # One record whose value changes with every commit or delete, so that in-memory indexes
-        # (BM25) in this or any other process sharing the store know when to rebuild.
+        # Named values: the generation, one record whose value changes with every commit or delete, so that
+        # in-memory indexes (BM25) in this or any other process sharing the store know when to rebuild; and
+        # the sample-seeded marker.
         self._meta = client.get_or_create_collection(f"{prefix}-meta", embedding_function=None)
-        self.chunk_vectors = ChromaVectorStore(chroma_collection=self._chunks)
 
     # --- registry -------------------------------------------------------------------------------
     def get_article(self, article_id: str) -> ArticleRecord | None:
         got = self._articles.get(ids=[article_id], include=["documents", "metadatas"])
-        if not got["ids"]:
-            return None
-        return _record(got["ids"][0], got["documents"][0], got["metadatas"][0])
+        for record_id, text, meta in zip(got["ids"], _documents(got), _metadatas(got), strict=True):
+            return _record(record_id, text, meta)
+        return None
 
     def list_articles(self) -> list[ArticleRecord]:
         got = self._articles.get(include=["metadatas"])
-        records = [_record(i, "", m) for i, m in zip(got["ids"], got["metadatas"])]
+        records = [_record(i, "", m) for i, m in zip(got["ids"], _metadatas(got), strict=True)]
         return sorted(records, key=lambda r: (r.title.lower(), r.id))
 
     def current_versions(self, article_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -119,58 +184,73 @@ class ArticleStore:
         if not ids:
             return {}
         got = self._articles.get(ids=ids, include=["metadatas"])
-        return {i: (m["version"], m["title"]) for i, m in zip(got["ids"], got["metadatas"])}
+        return {
+            i: (_text(m, "version"), _text(m, "title")) for i, m in zip(got["ids"], _metadatas(got), strict=True)
+        }
 
     def generation(self) -> str:
-        got = self._meta.get(ids=["generation"], include=["metadatas"])
-        return got["metadatas"][0]["value"] if got["ids"] else ""
+        return self._meta_value(_GENERATION) or ""
 
-    def _bump_generation(self) -> None:
-        self._meta.upsert(ids=["generation"], embeddings=[_NO_VECTOR], metadatas=[{"value": uuid.uuid4().hex}])
+    def sample_seeded(self) -> bool:
+        """Whether the bundled sample article was indexed once (kept in the store, so a Chroma server
+        shared by several app instances remembers it too)."""
+        return self._meta_value(_SAMPLE_SEEDED) is not None
+
+    def mark_sample_seeded(self) -> None:
+        self._set_meta_value(_SAMPLE_SEEDED, datetime.now(UTC).isoformat(timespec="seconds"))
 
     def counts(self) -> tuple[int, int]:
         return self._articles.count(), sum(r.chunk_count for r in self.list_articles())
 
     # --- writes ---------------------------------------------------------------------------------
-    def add_version(self, nodes: list[TextNode], sentences: list[tuple[str, dict[str, Any], str, list[float]]]) -> None:
+    def add_version(self, nodes: Sequence[BaseNode], sentences: Sequence[SentenceRecord]) -> None:
         """Write the chunks and sentences of a new version; invisible until `commit` names it."""
         for i in range(0, len(nodes), _BATCH):
-            self.chunk_vectors.add(nodes[i : i + _BATCH])
+            self.chunk_vectors.add(list(nodes[i : i + _BATCH]))
         for i in range(0, len(sentences), _BATCH):
             batch = sentences[i : i + _BATCH]
+            metadatas: list[Metadata] = [
+                {"chunk_id": s.chunk_id, "article_id": s.article_id, "version": s.version, "start": s.start,
+                 "end": s.end}
+                for s in batch
+            ]
+            embeddings: list[PyEmbedding] = [s.embedding for s in batch]
             self._sentences.upsert(
-                ids=[s[0] for s in batch],
-                metadatas=[s[1] for s in batch],
-                documents=[s[2] for s in batch],
-                embeddings=[s[3] for s in batch],
+                ids=[s.id for s in batch], metadatas=metadatas, documents=[s.text for s in batch], embeddings=embeddings
             )
 
     def commit(self, record: ArticleRecord) -> None:
         """Make `record.version` the visible one: a single-record upsert, so it is all or nothing."""
-        self._articles.upsert(
-            ids=[record.id],
-            documents=[record.text],
-            embeddings=[_NO_VECTOR],
-            metadatas=[
-                {
-                    "title": record.title,
-                    "format": record.format,
-                    "version": record.version,
-                    "ingested_at": record.ingested_at,
-                    "sections": json.dumps(record.sections),
-                    "chunk_count": record.chunk_count,
-                    "source": record.source,
-                }
-            ],
-        )
+        meta: Metadata = {
+            "title": record.title,
+            "format": record.format,
+            "version": record.version,
+            "ingested_at": record.ingested_at,
+            "sections": json.dumps(record.sections),
+            "chunk_count": record.chunk_count,
+            "source": record.source,
+        }
+        self._articles.upsert(ids=[record.id], documents=[record.text], embeddings=_NO_VECTOR, metadatas=[meta])
         self._bump_generation()
 
     def drop_other_versions(self, article_id: str, keep_version: str | None) -> None:
         """Delete every chunk and sentence of `article_id` not of `keep_version` (None: all of them)."""
-        where: dict[str, Any] = {"article_id": article_id}
+        conditions: list[MetadataFilter | MetadataFilters] = [MetadataFilter(key="article_id", value=article_id)]
+        where: Where = {"article_id": article_id}
         if keep_version is not None:
-            where = {"$and": [where, {"version": {"$ne": keep_version}}]}
-        self._chunks.delete(where=where)
+            conditions.append(MetadataFilter(key="version", value=keep_version, operator=FilterOperator.NE))
+            other_version: dict[WhereOperator | LogicalOperator, LiteralValue] = {"$ne": keep_version}
+            where = {"$and": [where, {"version": other_version}]}
+        filters = MetadataFilters(filters=conditions)
+        # ChromaVectorStore.delete_nodes(filters=…) alone fails with this chromadb (it sends `ids=[]`, which
+        # Chroma rejects; run-llama/llama_index#17885 is the same bug in get_nodes, fixed there): find the
+        # ids, then delete those of them that still match the filters.
+        # The ignores: ChromaVectorStore.get_nodes and delete_nodes annotate `filters` as
+        # list[MetadataFilters] but take one MetadataFilters (they pass it to _to_chroma_filter), as the
+        # base class BasePydanticVectorStore declares.
+        stale = [n.node_id for n in self.chunk_vectors.get_nodes(None, filters=filters)]  # type: ignore[arg-type]
+        for i in range(0, len(stale), _BATCH):
+            self.chunk_vectors.delete_nodes(stale[i : i + _BATCH], filters=filters)  # type: ignore[arg-type]
         self._sentences.delete(where=where)
 
     def delete_article(self, article_id: str) -> bool:
@@ -190,83 +270,202 @@ class ArticleStore:
             filters = MetadataFilters(
                 filters=[MetadataFilter(key="article_id", value=list(article_ids), operator=FilterOperator.IN)]
             )
-        # Ask for a few more than needed: records of a superseded version (only present between a
-        # write and its clean-up, or after a crash) are filtered out below.
-        fetch = top_k + 4
         result = self.chunk_vectors.query(
-            VectorStoreQuery(query_embedding=embedding, similarity_top_k=fetch, filters=filters)
+            VectorStoreQuery(query_embedding=embedding, similarity_top_k=top_k + _SPARE_CANDIDATES, filters=filters)
         )
-        nodes = result.nodes or []
-        current = self.current_versions(n.metadata["article_id"] for n in nodes)
-        chunks: list[ScoredChunk] = []
-        for node, score in zip(nodes, result.similarities or []):
-            meta = node.metadata
-            version_title = current.get(meta["article_id"])
-            if version_title is None or version_title[0] != meta["version"]:
-                continue
-            chunks.append(_scored(node.node_id, meta, node.get_content(), float(score), version_title[1]))
-        return chunks[:top_k]
+        scores = _cosines(result)
+        return [chunk.scored(scores[chunk.id], title) for chunk, title in self._current(_nodes(result))][:top_k]
 
     def search_sentences(self, embedding: list[float], top_k: int, article_ids: list[str] | None = None) -> list[str]:
         """Ids of the chunks holding the sentences nearest to `embedding`, best first, each once.
 
         A passage can hold the answer in one sentence among many unrelated ones; its own embedding
-        then blurs it, while that sentence's embedding does not."""
-        where = {"article_id": {"$in": list(article_ids)}} if article_ids else None
-        got = self._sentences.query(query_embeddings=[embedding], n_results=top_k, where=where, include=["metadatas"])
-        return list(dict.fromkeys(m["chunk_id"] for m in got["metadatas"][0]))
+        then blurs it, while that sentence's embedding does not. The ids may name chunks of a
+        superseded version: `chunks_by_id` drops those."""
+        where = _where_in("article_id", article_ids) if article_ids else None
+        queries: list[PyEmbedding] = [embedding]
+        got = self._sentences.query(query_embeddings=queries, n_results=top_k, where=where, include=["metadatas"])
+        return list(dict.fromkeys(_text(m, "chunk_id") for m in _query_metadatas(got)))
 
     def current_chunk_texts(self) -> tuple[list[str], list[str], list[str], list[str]]:
         """(ids, article ids, section paths, texts) of every chunk of the current article versions."""
-        versions = [m["version"] for m in self._articles.get(include=["metadatas"])["metadatas"]]
+        got = self._articles.get(include=["metadatas"])
+        versions = [_text(m, "version") for m in _metadatas(got)]
         if not versions:
             return [], [], [], []
-        got = self._chunks.get(where={"version": {"$in": versions}}, include=["documents", "metadatas"])
-        metas = got["metadatas"]
-        return got["ids"], [m["article_id"] for m in metas], [m["section"] for m in metas], got["documents"]
+        filters = MetadataFilters(filters=[MetadataFilter(key="version", value=versions, operator=FilterOperator.IN)])
+        # The ignore: ChromaVectorStore mis-annotates `filters` (see drop_other_versions).
+        current = self._current(self.chunk_vectors.get_nodes(None, filters=filters))  # type: ignore[arg-type]
+        return ([c.id for c, _ in current], [c.article_id for c, _ in current], [c.section for c, _ in current],
+                [c.text for c, _ in current])
 
     def chunks_by_id(self, ids: list[str], embedding: list[float]) -> list[ScoredChunk]:
-        """Chunks of current versions by id, scored by cosine similarity to `embedding`."""
-        if not ids:
+        """Chunks of current versions by id (in the order of `ids`; unknown ids are skipped), scored by
+        cosine similarity to `embedding`."""
+        try:
+            return self._chunks_by_id(ids, embedding)
+        except InternalError:
+            # Chroma fails a query naming an id it does not hold: a concurrent replace or delete removed
+            # one of them between the read and the query in `_chunks_by_id`. Reading again drops it.
+            return self._chunks_by_id(ids, embedding)
+
+    def _chunks_by_id(self, ids: list[str], embedding: list[float]) -> list[ScoredChunk]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
             return []
-        got = self._chunks.get(ids=ids, include=["documents", "metadatas", "embeddings"])
-        current = self.current_versions(m["article_id"] for m in got["metadatas"])
-        query = np.asarray(embedding, dtype=np.float32)
-        chunks = []
-        for chunk_id, text, meta, vector in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
-            version_title = current.get(meta["article_id"])
-            if version_title is None or version_title[0] != meta["version"]:
-                continue
-            score = float(np.asarray(vector, dtype=np.float32) @ query)
-            chunks.append(_scored(chunk_id, meta, text, score, version_title[1]))
-        return chunks
+        # Only ids that exist and are current may be named in the query (see `chunks_by_id`).
+        current = self._current(self.chunk_vectors.get_nodes(wanted))
+        if not current:
+            return []
+        # ChromaVectorStore.query hands extra keyword arguments to Chroma's Collection.query: `ids`
+        # restricts the search to these records, and top_k == their number scores every one of them.
+        result = self.chunk_vectors.query(
+            VectorStoreQuery(query_embedding=embedding, similarity_top_k=len(current)), ids=[c.id for c, _ in current]
+        )
+        scores = _cosines(result)
+        order = {chunk_id: n for n, chunk_id in enumerate(wanted)}
+        found = [c.scored(scores[c.id], title) for c, title in current if c.id in scores]
+        return sorted(found, key=lambda c: order[c.id])
 
     def sentences_of(self, chunk_ids: list[str]) -> list[SentenceVector]:
+        """The sentences of these chunks. No version check: a chunk id names its version, so the
+        sentences of current chunks (what `search` and `chunks_by_id` return) are current."""
         if not chunk_ids:
             return []
         got = self._sentences.get(
-            where={"chunk_id": {"$in": list(chunk_ids)}}, include=["embeddings", "metadatas", "documents"]
+            where=_where_in("chunk_id", chunk_ids), include=["embeddings", "metadatas", "documents"]
         )
         return [
-            SentenceVector(m["chunk_id"], int(m["start"]), int(m["end"]), doc, list(emb))
-            for m, doc, emb in zip(got["metadatas"], got["documents"], got["embeddings"])
+            SentenceVector(_text(m, "chunk_id"), _integer(m, "start"), _integer(m, "end"), doc, emb)
+            for m, doc, emb in zip(_metadatas(got), _documents(got), _embeddings(got), strict=True)
         ]
 
+    # --- helpers --------------------------------------------------------------------------------
+    def _current(self, nodes: Iterable[BaseNode]) -> list[tuple[_StoredChunk, str]]:
+        """The chunks whose (article_id, version) is their article's current version in the registry,
+        each with the article's title, in the given order: the one version filter of every read."""
+        chunks = [_StoredChunk.of(n) for n in nodes]
+        current = self.current_versions(c.article_id for c in chunks)
+        kept = []
+        for chunk in chunks:
+            version_title = current.get(chunk.article_id)
+            if version_title is not None and version_title[0] == chunk.version:
+                kept.append((chunk, version_title[1]))
+        return kept
 
-def _scored(chunk_id: str, meta: dict[str, Any], text: str, score: float, title: str) -> ScoredChunk:
-    return ScoredChunk(chunk_id, meta["article_id"], meta["section"], int(meta["part"]), int(meta["start"]),
-                       int(meta["end"]), text, score, title)
+    def _meta_value(self, name: str) -> str | None:
+        got = self._meta.get(ids=[name], include=["metadatas"])
+        return next((_text(m, "value") for m in _metadatas(got)), None)
+
+    def _set_meta_value(self, name: str, value: str) -> None:
+        meta: Metadata = {"value": value}
+        self._meta.upsert(ids=[name], embeddings=_NO_VECTOR, metadatas=[meta])
+
+    def _bump_generation(self) -> None:
+        self._set_meta_value(_GENERATION, uuid.uuid4().hex)
 
 
-def _record(article_id: str, text: str, meta: dict[str, Any]) -> ArticleRecord:
+def _record(article_id: str, text: str, meta: Mapping[str, object]) -> ArticleRecord:
+    sections = json.loads(_text(meta, "sections"))
+    if not isinstance(sections, list):
+        raise _corrupt("sections", sections)
     return ArticleRecord(
         id=article_id,
-        title=meta["title"],
-        text=text or "",
-        format=meta["format"],
-        version=meta["version"],
-        ingested_at=meta["ingested_at"],
-        sections=json.loads(meta["sections"]),
-        chunk_count=int(meta["chunk_count"]),
-        source=meta.get("source", ""),
+        title=_text(meta, "title"),
+        text=text,
+        format=_text(meta, "format"),
+        version=_text(meta, "version"),
+        ingested_at=_text(meta, "ingested_at"),
+        sections=sections,
+        chunk_count=_integer(meta, "chunk_count"),
+        source=_text(meta, "source", default=""),  # absent in records written before it was added
     )
+
+
+# --- llama-index results ---------------------------------------------------------------------------
+
+
+def _cosine(similarity: float) -> float:
+    """The cosine similarity behind a ChromaVectorStore similarity. ChromaVectorStore reports
+    exp(-distance), and a cosine collection's distance is 1 - cosine similarity, so the cosine is
+    1 - distance = 1 + ln(similarity)."""
+    return 1.0 + math.log(similarity)
+
+
+def _nodes(result: VectorStoreQueryResult) -> list[BaseNode]:
+    return list(result.nodes or [])
+
+
+def _cosines(result: VectorStoreQueryResult) -> dict[str, float]:
+    """Chunk id -> cosine similarity to the query, for every node of a ChromaVectorStore query."""
+    nodes, similarities = _nodes(result), result.similarities or []
+    return {n.node_id: _cosine(s) for n, s in zip(nodes, similarities, strict=True)}
+
+
+# --- raw chromadb results: typed accessors ---------------------------------------------------------
+# GetResult and QueryResult type every column as Optional (None when not requested in `include`) and
+# every metadata value as any of Chroma's value types; these return plain typed values or fail loudly.
+
+_T = TypeVar("_T")
+
+
+def _column(values: list[_T] | None, name: str, count: int) -> list[_T]:
+    if values is None:
+        if count == 0:
+            return []
+        raise RuntimeError(f"Chroma returned no {name} although they were requested")
+    if len(values) != count:
+        raise RuntimeError(f"Chroma returned {len(values)} {name} for {count} records")
+    return values
+
+
+def _metadatas(got: GetResult) -> list[Mapping[str, object]]:
+    metas = _column(got["metadatas"], "metadatas", len(got["ids"]))
+    # A record written without metadata reads back as None.
+    return [m if m is not None else {} for m in metas]
+
+
+def _documents(got: GetResult) -> list[str]:
+    # A record written without a document reads back as None.
+    return [d or "" for d in _column(got["documents"], "documents", len(got["ids"]))]
+
+
+def _embeddings(got: GetResult) -> list[list[float]]:
+    count = len(got["ids"])
+    vectors = got["embeddings"]
+    if vectors is None:
+        return _column(None, "embeddings", count)
+    if count == 0:
+        return []
+    return np.asarray(vectors, dtype=np.float32).reshape(count, -1).tolist()
+
+
+def _query_metadatas(got: QueryResult) -> list[Mapping[str, object]]:
+    """The metadatas of the first (only) query of a `Collection.query` call."""
+    batches = got["metadatas"]
+    count = len(got["ids"][0]) if got["ids"] else 0
+    metas = _column(batches[0] if batches else None, "metadatas", count)
+    return [m if m is not None else {} for m in metas]
+
+
+def _text(meta: Mapping[str, object], key: str, default: str | None = None) -> str:
+    value = meta.get(key, default)
+    if not isinstance(value, str):
+        raise _corrupt(key, value)
+    return value
+
+
+def _integer(meta: Mapping[str, object], key: str) -> int:
+    value = meta.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _corrupt(key, value)
+    return int(value)
+
+
+def _corrupt(key: str, value: object) -> RuntimeError:
+    return RuntimeError(f"unexpected stored value for {key!r}: {value!r}")
+
+
+def _where_in(key: str, values: Iterable[str]) -> Where:
+    members: dict[InclusionExclusionOperator, list[LiteralValue]] = {"$in": list(values)}
+    return {key: members}

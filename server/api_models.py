@@ -8,17 +8,23 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from index.ingest import ARTICLE_ID_PATTERN
 from index.parsing import FORMATS
-
-MAX_QUESTION = 2000
-MAX_HISTORY = 20
-MAX_TURN = 8000
-MAX_TITLE = 500
+from server.limits import (
+    MAX_ARTICLE_CHARS,
+    MAX_ARTICLE_IDS,
+    MAX_HISTORY_TURNS,
+    MAX_QUESTION_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_TOP_K,
+    MAX_TURN_CHARS,
+    MIN_TOP_K,
+    question_error,
+)
 
 
 class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
-    content: str = Field(..., max_length=MAX_TURN)
+    content: str = Field(..., max_length=MAX_TURN_CHARS)
 
 
 class AskRequest(BaseModel):
@@ -26,23 +32,26 @@ class AskRequest(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"question": "Who arranged the reception centers for returning prisoners?"}]},
     )
-    question: str = Field(..., description="1–2000 characters after trimming.")
-    history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY, description="Earlier turns, oldest first.")
-    article_ids: list[str] | None = Field(None, max_length=100, description="Search only these articles.")
-    top_k: int | None = Field(None, ge=1, le=20, description="Passages to retrieve (default from settings).")
+    question: str = Field(..., description=f"1–{MAX_QUESTION_CHARS} characters after trimming.")
+    history: list[Turn] = Field(
+        default_factory=list, max_length=MAX_HISTORY_TURNS, description="Earlier turns, oldest first."
+    )
+    article_ids: list[str] | None = Field(None, max_length=MAX_ARTICLE_IDS, description="Search only these articles.")
+    top_k: int | None = Field(
+        None, ge=MIN_TOP_K, le=MAX_TOP_K, description="Passages to retrieve (default from settings)."
+    )
 
     @field_validator("question")
     @classmethod
     def _question(cls, value: str) -> str:
         value = value.strip()
-        if not value:
-            raise ValueError("question is blank: ask something")
-        if len(value) > MAX_QUESTION:
-            raise ValueError(f"question is {len(value)} characters long: keep it to {MAX_QUESTION}")
+        if problem := question_error(value):
+            raise ValueError(problem)
         return value
 
 
 class CitationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the services' Citation dataclass
     n: int = Field(..., description="The number used in the answer's [n] markers.")
     article_id: str
     article_title: str
@@ -54,19 +63,41 @@ class CitationOut(BaseModel):
 
 
 class AskResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the services' Answer dataclass
     answer: str = Field(..., description="The answer with inline [n] markers.")
-    answered: bool = Field(..., description="False when the articles do not cover the question; citations are then the closest passages, not support.")
+    answered: bool = Field(
+        ...,
+        description="False when the articles do not cover the question; citations are then the closest passages, "
+        "not support.",
+    )
     citations: list[CitationOut]
     mode: Literal["extractive", "llm"]
     warnings: list[str]
 
 
 class ArticleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str = Field(..., min_length=1, max_length=2_000_000)
-    title: str | None = Field(None, max_length=MAX_TITLE)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": "# Harbour news\n\n## Ferries\n\nThe night ferry leaves at 22:15.\n",
+                                         "title": "Harbour news", "format": "markdown", "id": "harbour-news"}]},
+    )
+    text: str = Field(
+        ..., min_length=1, max_length=MAX_ARTICLE_CHARS, description="The article: plain text, Markdown or HTML."
+    )
+    title: str | None = Field(
+        None, max_length=MAX_TITLE_CHARS, description="Default: the first heading, the HTML <title> or the text."
+    )
     format: Literal[FORMATS] | None = Field(None, description="text, markdown or html; detected when omitted.")  # type: ignore[valid-type]
-    id: str | None = Field(None, pattern=ARTICLE_ID_PATTERN)
+    id: str | None = Field(
+        None, pattern=ARTICLE_ID_PATTERN, description="Default: from the title or the text. An existing id is replaced."
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is blank: send the article's text")
+        return value
 
 
 class IngestOut(BaseModel):

@@ -7,16 +7,17 @@ from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import FastAPI, Request
-from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.parsing import ArticleError
 from server.container import Container
 from server.routers import articles, ask, health
-from server.services.answering import UnknownArticles
+from server.services.articles import ArticleNotFound, ArticleTooLarge
+from server.services.search import UnknownArticles
 from server.settings import Settings, get_settings
 
 log = logging.getLogger("articlechat")
@@ -28,7 +29,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # Load the model and open the store before the first request, not during it.
-        container.answers
+        _ = container.answers
         container.seed_sample()
         yield
 
@@ -96,13 +97,23 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unknown_articles(request: Request, exc: UnknownArticles):
         return _error(404, str(exc))
 
+    @app.exception_handler(ArticleNotFound)
+    async def unknown_article(request: Request, exc: ArticleNotFound):
+        return _error(404, f"{exc}; GET /articles lists the indexed ones")
+
+    @app.exception_handler(ArticleTooLarge)
+    async def too_large(request: Request, exc: ArticleTooLarge):
+        return _error(413, str(exc))
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         # Starlette's own messages say what went wrong but not what to do.
         message = {
             "There was an error parsing the body": NOT_JSON,
             "Not Found": f"no such page or endpoint: {request.url.path}; the API is described at /docs",
-            "Method Not Allowed": f"{request.method} is not allowed on {request.url.path}; the API is described at /docs",
+            "Method Not Allowed": (
+                f"{request.method} is not allowed on {request.url.path}; the API is described at /docs"
+            ),
         }.get(str(exc.detail), str(exc.detail))
         return _error(exc.status_code, message, headers=getattr(exc, "headers", None))
 

@@ -1,5 +1,5 @@
 """The `articlechat` command: serve, ingest, ask, articles, delete. It calls the same services as the
-HTTP API."""
+HTTP API (ArticleService, AnswerService), built by the same container."""
 
 from __future__ import annotations
 
@@ -8,16 +8,26 @@ import json
 import logging
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from index.ingest import SUPPORTED_SUFFIXES
-from index.parsing import ArticleError
+from server.limits import MAX_TOP_K, MIN_TOP_K, question_error
+from server.services.articles import ArticleError, ArticleNotFound, format_of_file
+
+if TYPE_CHECKING:
+    from server.container import Container
+    from server.settings import Settings
+
+    ContainerFactory = Callable[[Settings], Container]
 
 EXIT_USAGE = 2
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, make_container: ContainerFactory | None = None) -> int:
+    """Run one command; `make_container` builds the components from the settings (default:
+    `Container(settings)`; tests pass one that shares a loaded model)."""
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -30,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"error: invalid settings (check your ARTICLECHAT_* variables and .env):\n{exc}", file=sys.stderr)
         return EXIT_USAGE
-    return args.run(args, settings)
+    if make_container is None:
+        from server.container import Container
+
+        make_container = Container
+    return args.run(args, settings, make_container)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,8 +64,10 @@ def _parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="ask a question from the command line")
     ask.add_argument("question")
-    ask.add_argument("--article", action="append", dest="article_ids", metavar="ID", help="search only this article (repeatable)")
-    ask.add_argument("--top-k", type=int, choices=range(1, 21), metavar="1-20")
+    ask.add_argument(
+        "--article", action="append", dest="article_ids", metavar="ID", help="search only this article (repeatable)"
+    )
+    ask.add_argument("--top-k", type=int, choices=range(MIN_TOP_K, MAX_TOP_K + 1), metavar=f"{MIN_TOP_K}-{MAX_TOP_K}")
     ask.add_argument("--json", action="store_true", help="print the /ask response as JSON")
     ask.set_defaults(run=_ask)
 
@@ -65,23 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _container(settings, *, seed: bool = False):
-    from server.container import Container
-
-    container = Container(settings)
-    if seed:  # a first `ask` or `articles` finds the bundled sample, as the server's first start does
-        container.seed_sample()
-    return container
-
-
-def _serve(args, settings) -> int:
+def _serve(args, settings: Settings, make_container: ContainerFactory) -> int:
     import uvicorn
 
     from server.app import create_app
 
     settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
-    print(f"articlechat: serving on http://{settings.host}:{settings.port} (store: {settings.store_location})", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    where = f"http://{settings.host}:{settings.port}"
+    print(f"articlechat: serving on {where} (store: {settings.store_location})", flush=True)
+    app = create_app(container=make_container(settings))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
 
 
@@ -102,22 +111,21 @@ def collect_files(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]
     return files, problems
 
 
-def _ingest(args, settings) -> int:
+def _ingest(args, settings: Settings, make_container: ContainerFactory) -> int:
     from tqdm import tqdm
 
     files, problems = collect_files(args.paths)
     if (args.article_id or args.title) and len(files) != 1:
         print("error: --id and --title need exactly one file", file=sys.stderr)
         return EXIT_USAGE
-    service = _container(settings).ingestion
+    articles = make_container(settings).articles
     seen_ids: dict[str, Path] = {}
     with tqdm(files, unit="file", disable=None, file=sys.stderr) as bar:
         for path in bar:
             bar.set_postfix_str(path.name)
             try:
-                if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                    raise ArticleError(f"unsupported file type {path.suffix or '(none)'!r}: use .txt, .md or .html")
-                result = service.ingest_bytes(
+                format_of_file(path.name)  # reported before the file is read
+                result = articles.add_file(
                     path.read_bytes(), path.name, article_id=args.article_id, title=args.title, source=str(path)
                 )
             except (ArticleError, OSError) as exc:
@@ -127,22 +135,25 @@ def _ingest(args, settings) -> int:
                 problems.append((path, f"same article id {result.article_id!r} as {seen_ids[result.article_id]}, "
                                        "which it replaced: ingest it alone with --id"))
             seen_ids[result.article_id] = path
-            bar.write(f"{result.status:9} {result.article_id}  ({result.sections} sections, {result.chunks} chunks)  {path}")
+            counts = f"({result.sections} sections, {result.chunks} chunks)"
+            bar.write(f"{result.status:9} {result.article_id}  {counts}  {path}")
     for path, reason in problems:
         print(f"error: {path}: {reason}", file=sys.stderr)
     print(f"{len(seen_ids)} article(s) indexed, {len(problems)} problem(s)", file=sys.stderr)
     return 1 if problems else 0
 
 
-def _ask(args, settings) -> int:
+def _ask(args, settings: Settings, make_container: ContainerFactory) -> int:
     from server.services.answering import UnknownArticles
 
     question = args.question.strip()
-    if not question or len(question) > 2000:
-        print("error: the question must be 1-2000 characters", file=sys.stderr)
+    if problem := question_error(question):
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    container = make_container(settings)
+    container.articles.seed_sample()  # a first `ask` finds the bundled sample, as the server's first start does
     try:
-        answer = _container(settings, seed=True).answers.ask(question, (), args.article_ids, args.top_k)
+        answer = container.answers.ask(question, (), args.article_ids, args.top_k)
     except UnknownArticles as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -160,23 +171,25 @@ def _ask(args, settings) -> int:
     return 0
 
 
-def _articles(args, settings) -> int:
-    records = _container(settings, seed=True).store.list_articles()
+def _articles(args, settings: Settings, make_container: ContainerFactory) -> int:
+    articles = make_container(settings).articles
+    articles.seed_sample()  # as a first `ask` does
+    infos = articles.list_articles()
     if args.json:
-        rows = [{"id": r.id, "title": r.title, "sections": r.section_count, "chunks": r.chunk_count,
-                 "ingested_at": r.ingested_at} for r in records]
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        print(json.dumps([asdict(a) for a in infos], indent=2, ensure_ascii=False))
         return 0
-    if not records:
+    if not infos:
         print("no articles indexed: add some with `articlechat ingest PATH`")
-    for r in records:
-        print(f"{r.id}\t{r.title}\t{r.section_count} sections\t{r.chunk_count} chunks\t{r.ingested_at}")
+    for a in infos:
+        print(f"{a.id}\t{a.title}\t{a.sections} sections\t{a.chunks} chunks\t{a.ingested_at}")
     return 0
 
 
-def _delete(args, settings) -> int:
-    if not _container(settings).ingestion.delete(args.article_id):
-        print(f"error: no article with id {args.article_id!r} (see `articlechat articles`)", file=sys.stderr)
+def _delete(args, settings: Settings, make_container: ContainerFactory) -> int:
+    try:
+        make_container(settings).articles.delete(args.article_id)
+    except ArticleNotFound as exc:
+        print(f"error: {exc} (see `articlechat articles`)", file=sys.stderr)
         return 1
     print(f"deleted {args.article_id}")
     return 0

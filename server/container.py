@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import cached_property
-from importlib import resources
 
 from index.embedding import Embedder, LocalEmbedder
 from index.ingest import IngestionService, IngestResult
 from index.store import ArticleStore, chroma_client
 from server.components.llm import OpenAIChat
 from server.services.answering import AnswerService
+from server.services.articles import ArticleService
+from server.services.evidence import EVIDENCE
 from server.settings import Settings
 
 log = logging.getLogger("articlechat")
 
-SAMPLE_ARTICLE = "ukraine-russia-prisoner-exchange.txt"
-# Registry marker: the sample was indexed once, so deleting it later is respected across restarts.
-_SEEDED_MARKER = ".sample-seeded"
+# Where the "sample was seeded" marker lived before the store kept it: still honoured.
+_LEGACY_SEEDED_MARKER = ".sample-seeded"
 
 
 class Container:
@@ -43,6 +44,15 @@ class Container:
         return IngestionService(self.store, self.embedder)
 
     @cached_property
+    def articles(self) -> ArticleService:
+        s = self.settings
+        legacy_marker = None if s.chroma_host else s.data_dir.expanduser() / _LEGACY_SEEDED_MARKER
+        return ArticleService(
+            self.store, self.ingestion, max_upload_bytes=s.max_upload_bytes, seed_sample=s.seed_sample,
+            legacy_seed_marker=legacy_marker,
+        )
+
+    @cached_property
     def answers(self) -> AnswerService:
         s = self.settings
         llm = (
@@ -50,21 +60,11 @@ class Container:
             if s.llm_enabled
             else None
         )
-        return AnswerService(self.store, self.embedder, llm, top_k=s.top_k, min_evidence=s.min_evidence)
+        return AnswerService(
+            self.store, self.embedder, llm, top_k=s.top_k,
+            evidence=replace(EVIDENCE, min_evidence=s.min_evidence), min_second_evidence=s.min_second_evidence,
+        )
 
     def seed_sample(self) -> IngestResult | None:
-        """Index the bundled sample article on the first start into an empty store; never again, so
-        that deleting it is respected across restarts."""
-        if not self.settings.seed_sample:
-            return None
-        marker = self.settings.data_dir.expanduser() / _SEEDED_MARKER
-        if marker.exists():
-            return None
-        result = None
-        if not self.store.list_articles():
-            data = resources.files("index").joinpath("data", SAMPLE_ARTICLE).read_bytes()
-            result = self.ingestion.ingest_bytes(data, SAMPLE_ARTICLE, source=f"bundled:{SAMPLE_ARTICLE}")
-            log.info("indexed the bundled sample article %s (%s)", result.article_id, result.status)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-        return result
+        """Index the bundled sample article on the first start into an empty store (see ArticleService)."""
+        return self.articles.seed_sample()

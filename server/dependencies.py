@@ -1,10 +1,14 @@
-"""FastAPI dependencies: the routers get services from the app's container, never build them."""
+"""FastAPI dependencies: the routers get services from the app's container, never build them. Declare
+a parameter with one of the `…Dep` aliases (`articles: ArticlesDep`) to receive that service."""
 
-from fastapi import Request
+from typing import Annotated
 
-from index.ingest import IngestionService
+from fastapi import Depends, Request
+
 from server.container import Container
 from server.services.answering import AnswerService
+from server.services.articles import ArticleService
+from server.settings import Settings
 
 
 def container(request: Request) -> Container:
@@ -15,5 +19,14 @@ def answers(request: Request) -> AnswerService:
     return container(request).answers
 
 
-def ingestion(request: Request) -> IngestionService:
-    return container(request).ingestion
+def articles(request: Request) -> ArticleService:
+    return container(request).articles
+
+
+def settings(request: Request) -> Settings:
+    return container(request).settings
+
+
+AnswersDep = Annotated[AnswerService, Depends(answers)]
+ArticlesDep = Annotated[ArticleService, Depends(articles)]
+SettingsDep = Annotated[Settings, Depends(settings)]

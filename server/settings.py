@@ -10,6 +10,9 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from server.limits import MAX_TOP_K, MIN_TOP_K
+from server.services.evidence import EVIDENCE
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -32,15 +35,20 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1, le=512)
 
     # Answering
-    top_k: int = Field(5, ge=1, le=20, description="Passages retrieved per question.")
-    # Least evidence for an answer (the best sentence's cosine similarity to the question plus a share
-    # of the question's words it holds); below it the product says the articles do not cover the
-    # question. Chosen with `python -m bench.calibrate` (see README).
-    min_evidence: float = Field(0.49, ge=-1.0, le=2.0)
+    top_k: int = Field(5, ge=MIN_TOP_K, le=MAX_TOP_K, description="Passages retrieved per question.")
+    # Least evidence for an answer (see server/services/scoring.py: the best sentence's cosine
+    # similarity to the question plus a share of the question's words it holds); below it the
+    # product says the articles do not cover the question. Calibrated with `python -m bench.calibrate`.
+    min_evidence: float = Field(EVIDENCE.min_evidence, ge=-1.0, le=2.0)
+    # Least evidence of a second quoted sentence in an extractive answer (the first decides whether
+    # there is an answer at all; a second one only adds to it).
+    min_second_evidence: float = Field(EVIDENCE.min_evidence, ge=-1.0, le=2.0)
 
     # LLM (optional): any OpenAI-compatible chat-completions endpoint
-    openai_api_key: str | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY", "ARTICLECHAT_OPENAI_API_KEY"))
-    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL", "ARTICLECHAT_OPENAI_BASE_URL"))
+    openai_api_key: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "ARTICLECHAT_OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "ARTICLECHAT_OPENAI_BASE_URL"))
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = Field(20.0, gt=0, description="Seconds before falling back to the extractive answer.")
     llm_max_tokens: int = Field(400, ge=16, le=8192)

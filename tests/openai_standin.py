@@ -67,7 +67,8 @@ class OpenAIStandin:
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._stopping = threading.Event()
-        self._server = uvicorn.Server(uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="warning"))
+        config = uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def _reply(self, body: dict) -> str:
@@ -99,11 +100,13 @@ class OpenAIStandin:
                 while time.monotonic() < deadline and not self._stopping.is_set():
                     await asyncio.sleep(0.05)
             content = self._reply(body)
-            common = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "created": int(time.time()), "model": body.get("model")}
+            common = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "created": int(time.time()),
+                      "model": body.get("model")}
             if not body.get("stream"):
                 return {
                     **common, "object": "chat.completion",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                 "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                 }
             return StreamingResponse(self._stream(common, content), media_type="text/event-stream")
@@ -125,7 +128,7 @@ class OpenAIStandin:
         yield event({}, "stop")
         yield "data: [DONE]\n\n"
 
-    def start(self) -> "OpenAIStandin":
+    def start(self) -> OpenAIStandin:
         self._thread.start()
         deadline = time.monotonic() + 30
         while not self._server.started:
@@ -139,7 +142,7 @@ class OpenAIStandin:
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
-    def __enter__(self) -> "OpenAIStandin":
+    def __enter__(self) -> OpenAIStandin:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -59,7 +59,8 @@ def test_answers_from_the_right_section_with_a_citation(api):
     [
         ("Who hosted the delegations in Istanbul on May 16?", "Background of the Talks", "Hakan Fidan"),
         ("How many drones did Russia say it downed?", "Escalating Drone and Missile Attacks", "788"),
-        ("Which organization sent observers to check on the prisoners' health?", "Medical and Humanitarian Oversight", "ICRC"),
+        ("Which organization sent observers to check on the prisoners' health?", "Medical and Humanitarian Oversight",
+         "ICRC"),
         ("What did NATO's Secretary-General call on Russia to do?", "European Union and NATO Positions", "Stoltenberg"),
     ],
 )
@@ -94,7 +95,8 @@ def test_follow_up_with_a_pronoun_uses_the_conversation(api):
 
 def test_article_ids_restrict_the_search(api):
     created = api.post("/articles", json={"id": "test-restrict", "title": "Gardening notes",
-                                          "text": "Tomatoes need full sun and regular watering.\n\nBasil grows well beside them."})
+                                          "text": "Tomatoes need full sun and regular watering.\n\n"
+                                                  "Basil grows well beside them."})
     assert created.status_code == 201, created.text
     try:
         body = ask(api, "What do tomatoes need?", article_ids=["test-restrict"])
@@ -160,18 +162,74 @@ def test_post_article_new_unchanged_updated_and_delete(api):
 
 def test_multipart_upload_of_html(api):
     html = (b"<html><head><title>Mountain rescue</title><script>alert(1)</script></head><body>"
-            b"<nav>Home | News</nav><h2>The rescue</h2><p>Volunteers from Zermatt reached the climbers after six hours.</p>"
+            b"<nav>Home | News</nav><h2>The rescue</h2>"
+            b"<p>Volunteers from Zermatt reached the climbers after six hours.</p>"
             b"<footer>Copyright</footer></body></html>")
-    response = api.post("/articles", files={"file": ("rescue.html", html, "text/html")})
+    response = api.post("/articles/upload", files={"file": ("rescue.html", html, "text/html")})
     assert response.status_code == 201, response.text
     assert response.json()["id"] == "rescue" and response.json()["title"] == "Mountain rescue"
     try:
+        again = api.post("/articles/upload", files={"file": ("rescue.html", html, "text/html")})
+        assert again.status_code == 200 and again.json()["status"] == "unchanged"
         detail = api.get("/articles/rescue").json()
         assert "alert" not in detail["text"] and "Copyright" not in detail["text"] and "Home" not in detail["text"]
         body = ask(api, "How long did the volunteers take to reach the climbers?", article_ids=["rescue"])
         assert "six hours" in body["answer"] and body["citations"][0]["section"] == "The rescue"
     finally:
         api.delete("/articles/rescue")
+
+
+def test_upload_with_title_and_id_fields(api):
+    upload = {"file": ("notes.md", b"# Notes\n\n## Tides\n\nHigh tide at the harbour is at 06:40.\n", "text/markdown")}
+    response = api.post("/articles/upload", files=upload, data={"title": "Tide table", "id": "test-tides"})
+    assert response.status_code == 201, response.text
+    try:
+        body = response.json()
+        assert (body["id"], body["title"], body["status"]) == ("test-tides", "Tide table", "new")
+        assert api.get("/articles/test-tides").json()["title"] == "Tide table"
+    finally:
+        assert api.delete("/articles/test-tides").status_code == 204
+
+
+def test_article_endpoints_are_documented(api):
+    paths = api.get("/openapi.json").json()["paths"]
+    add = paths["/articles"]["post"]
+    assert list(add["requestBody"]["content"]) == ["application/json"]
+    assert {"201", "200", "413", "415", "422"} <= set(add["responses"])
+    upload = paths["/articles/upload"]["post"]
+    assert list(upload["requestBody"]["content"]) == ["multipart/form-data"]
+    assert {"201", "200", "413", "422"} <= set(upload["responses"])
+    assert {"200", "404"} <= set(paths["/articles/{article_id}"]["get"]["responses"])
+    assert {"204", "404"} <= set(paths["/articles/{article_id}"]["delete"]["responses"])
+
+
+def test_oversized_articles_get_413_and_nothing_is_written(make_container, start_server):
+    server = start_server(make_container(seed_sample=False, max_upload_bytes=1000))
+    with server.client() as api:
+        too_big = b"The ferry leaves at noon. " * 60  # 1,560 bytes: over the limit, within the request's slack
+        response = api.post("/articles/upload", files={"file": ("big.txt", too_big, "text/plain")})
+        assert response.status_code == 413 and "big.txt is larger than 1000 bytes" in response.json()["error"]
+        huge = "The ferry leaves at noon. " * 3000  # 78,000 bytes: refused from its Content-Length
+        response = api.post("/articles/upload", files={"file": ("huge.txt", huge.encode(), "text/plain")})
+        assert response.status_code == 413 and "1000 bytes" in response.json()["error"]
+        response = api.post("/articles", json={"text": huge})
+        assert response.status_code == 413 and "1000 bytes" in response.json()["error"]
+        assert api.get("/articles").json() == []
+        small = api.post("/articles/upload", files={"file": ("ok.txt", b"The ferry leaves at noon.", "text/plain")})
+        assert small.status_code == 201, small.text
+
+
+def test_a_deleted_sample_stays_deleted_after_a_restart(tmp_path, make_container, start_server):
+    with start_server(make_container(data_dir=tmp_path / "store")).client() as api:
+        assert [a["id"] for a in api.get("/articles").json()] == [SAMPLE_ID]  # seeded on the first start
+        assert api.delete(f"/articles/{SAMPLE_ID}").status_code == 204
+    with start_server(make_container(data_dir=tmp_path / "store")).client() as api:
+        assert api.get("/articles").json() == []  # the store remembers it was seeded
+    # A data directory marked the old way (a file beside the store) is not seeded again either.
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / ".sample-seeded").touch()
+    with start_server(make_container(data_dir=tmp_path / "old")).client() as api:
+        assert api.get("/articles").json() == []
 
 
 def test_healthz(api, sample_server):
@@ -225,26 +283,40 @@ def test_bad_questions_get_a_clear_4xx(api, path, case, body, status, fragment):
     assert fragment in response.json()["error"]
 
 
+def upload(name: str, data: bytes, content_type: str = "text/plain", **fields: str) -> dict:
+    return {"files": {"file": (name, data, content_type)}, "data": fields}
+
+
+JSON_TYPE = {"content-type": "application/json"}
+TEXT = "Some text here."
 BAD_ARTICLES = [
-    ("not json", {"content": b"{text:", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
-    ("missing text", {"json": {"title": "x"}}, 422, "text"),
-    ("blank text", {"json": {"text": "  \n "}}, 422, "blank"),
-    ("bad id", {"json": {"text": "Some text here.", "id": "../etc/passwd"}}, 422, "id"),
-    ("bad format", {"json": {"text": "Some text here.", "format": "pdf"}}, 422, "format"),
-    ("empty upload", {"files": {"file": ("empty.txt", b"", "text/plain")}}, 422, "empty"),
-    ("binary upload", {"files": {"file": ("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00", "text/plain")}}, 422, "photo.txt"),
-    ("undecodable", {"files": {"file": ("latin.txt", "Caf\xe9 cr\xe8me".encode("latin-1"), "text/plain")}}, 422, "latin.txt"),
-    ("unsupported type", {"files": {"file": ("report.pdf", b"%PDF-1.4", "application/pdf")}}, 422, ".pdf"),
-    ("no file field", {"files": {"document": ("a.txt", b"Hello there.", "text/plain")}}, 422, "file"),
-    ("upload title too long", {"files": {"file": ("a.txt", b"Hello there.", "text/plain")}, "data": {"title": "t" * 501}}, 422, "500"),
-    ("wrong content type", {"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "content-type"),
+    ("not json", "/articles", {"content": b"{text:", "headers": JSON_TYPE}, 400, "not valid JSON"),
+    ("not an object", "/articles", {"json": [TEXT]}, 422, "JSON object"),
+    ("missing text", "/articles", {"json": {"title": "x"}}, 422, "text"),
+    ("blank text", "/articles", {"json": {"text": "  \n "}}, 422, "text is blank"),
+    ("bad id", "/articles", {"json": {"text": TEXT, "id": "../etc/passwd"}}, 422, "id"),
+    ("bad format", "/articles", {"json": {"text": TEXT, "format": "pdf"}}, 422, "format"),
+    ("title too long", "/articles", {"json": {"text": TEXT, "title": "t" * 501}}, 422, "500"),
+    ("unknown field", "/articles", {"json": {"text": TEXT, "author": "me"}}, 422, "author"),
+    ("wrong content type", "/articles", {"content": b"hello", "headers": {"content-type": "text/plain"}}, 415,
+     "content-type"),
+    ("a file sent to the JSON endpoint", "/articles", upload("a.txt", b"Hello there."), 415, "application/json"),
+    ("empty upload", "/articles/upload", upload("empty.txt", b""), 422, "empty"),
+    ("binary upload", "/articles/upload", upload("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00"), 422, "photo.txt"),
+    ("undecodable", "/articles/upload", upload("latin.txt", "Caf\xe9 cr\xe8me".encode("latin-1")), 422, "latin.txt"),
+    ("unsupported type", "/articles/upload", upload("report.pdf", b"%PDF-1.4", "application/pdf"), 422, ".pdf"),
+    ("no file field", "/articles/upload", {"files": {"document": ("a.txt", b"Hello there.", "text/plain")}}, 422,
+     "file"),
+    ("upload as JSON", "/articles/upload", {"json": {"text": "Hello there."}}, 422, "file"),
+    ("upload title too long", "/articles/upload", upload("a.txt", b"Hello there.", title="t" * 501), 422, "500"),
+    ("upload bad id", "/articles/upload", upload("a.txt", b"Hello there.", id="../etc/passwd"), 422, "id"),
 ]
 
 
-@pytest.mark.parametrize("case, kwargs, status, fragment", BAD_ARTICLES, ids=[c[0] for c in BAD_ARTICLES])
-def test_bad_articles_get_a_clear_4xx_and_nothing_is_written(api, case, kwargs, status, fragment):
+@pytest.mark.parametrize("case, path, kwargs, status, fragment", BAD_ARTICLES, ids=[c[0] for c in BAD_ARTICLES])
+def test_bad_articles_get_a_clear_4xx_and_nothing_is_written(api, case, path, kwargs, status, fragment):
     before = api.get("/articles").json()
-    response = api.post("/articles", **kwargs)
+    response = api.post(path, **kwargs)
     assert response.status_code == status, response.text
     assert fragment in response.json()["error"]
     assert api.get("/articles").json() == before

@@ -49,7 +49,8 @@ def test_server_mode_indexes_answers_and_shares_the_index(chroma_server, make_co
         assert health["articles"] == 1  # the sample, seeded on first start
         body = ask(api, "Who arranged the reception centers for returning prisoners?")
         assert body["answered"] and body["citations"][0]["article_id"] == SAMPLE_ID
-        created = api.post("/articles", json={"id": "ferry", "text": "# Harbour\n\n## Ferries\n\nThe night ferry leaves at 22:15.\n"})
+        ferry = "# Harbour\n\n## Ferries\n\nThe night ferry leaves at 22:15.\n"
+        created = api.post("/articles", json={"id": "ferry", "text": ferry})
         assert created.status_code == 201
 
     # Another process (here: another container) sees the same index through the Chroma server.

@@ -1,4 +1,5 @@
-"""The `articlechat` command as a user runs it: a real process, a real embedded store."""
+"""The `articlechat` command with a real embedded store. One test runs it as a user does (a real
+process); the others call `server.cli.main` in this process, sharing the loaded embedding model."""
 
 from __future__ import annotations
 
@@ -7,14 +8,49 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from server.cli import main
+from server.container import Container
+from server.settings import get_settings
 from tests.conftest import ROOT, SAMPLE
 
 
-def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run(monkeypatch, capsys, embedder, tmp_path):
+    """`run(data_dir, *args)`: the command in this process, its settings from the environment as a user's
+    would be, its output captured."""
+    monkeypatch.chdir(tmp_path)  # no developer's .env
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ARTICLECHAT_OPENAI_API_KEY", "ARTICLECHAT_OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(data_dir: Path, *args: str) -> Result:
+        monkeypatch.setenv("ARTICLECHAT_DATA_DIR", str(data_dir))
+        get_settings.cache_clear()
+        capsys.readouterr()
+        try:
+            code = main(list(args), make_container=lambda settings: Container(settings, embedder=embedder))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            get_settings.cache_clear()
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    return run
+
+
+def run_process(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "ARTICLECHAT_DATA_DIR": str(data_dir), "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}
     return subprocess.run(
         [sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
@@ -27,7 +63,9 @@ def corpus(tmp_path_factory) -> Path:
     (root / "nested").mkdir()
     (root / "sample.txt").write_bytes(SAMPLE.read_bytes())
     (root / "nested" / "ferry.md").write_text("# Harbour\n\n## Ferries\n\nThe night ferry to Oslo leaves at 22:15.\n")
-    (root / "nested" / "rescue.html").write_text("<title>Rescue</title><h2>Climbers</h2><p>Volunteers reached them after six hours.</p>")
+    (root / "nested" / "rescue.html").write_text(
+        "<title>Rescue</title><h2>Climbers</h2><p>Volunteers reached them after six hours.</p>"
+    )
     (root / "empty.txt").write_text("")
     (root / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     (root / "latin.txt").write_bytes("Caf\xe9".encode("latin-1"))
@@ -35,7 +73,15 @@ def corpus(tmp_path_factory) -> Path:
     return root
 
 
-def test_ingest_reports_each_article_and_each_bad_file(tmp_path, corpus):
+def test_a_first_ask_finds_the_bundled_sample(tmp_path, run):
+    # The command as a user runs it: a real process that loads the model itself.
+    answer = run_process(tmp_path, "ask", "How far apart were the two border crossings?")
+    assert answer.returncode == 0 and "50 kilometers" in answer.stdout
+    assert "Loading" not in answer.stderr and "DEBUG" not in answer.stderr  # no library chatter
+    assert "ukraine-russia-prisoner-exchange" in run(tmp_path, "articles").stdout
+
+
+def test_ingest_reports_each_article_and_each_bad_file(tmp_path, corpus, run):
     first = run(tmp_path, "ingest", str(corpus))
     assert first.returncode == 1, first.stderr  # bad files make the exit code non-zero…
     out = first.stdout
@@ -54,9 +100,10 @@ def test_ingest_reports_each_article_and_each_bad_file(tmp_path, corpus):
 
     listing = json.loads(run(tmp_path, "articles", "--json").stdout)
     assert sorted(a["id"] for a in listing) == ["ferry", "rescue", "sample"]
+    assert set(listing[0]) == {"id", "title", "sections", "chunks", "ingested_at"}
 
 
-def test_ask_articles_and_delete(tmp_path):
+def test_ask_articles_and_delete(tmp_path, run):
     assert run(tmp_path, "ingest", str(SAMPLE), "--id", "swap", "--title", "Prisoner swap").returncode == 0
     answer = run(tmp_path, "ask", "How far apart were the two border crossings?")
     assert answer.returncode == 0, answer.stderr
@@ -72,19 +119,16 @@ def test_ask_articles_and_delete(tmp_path):
     assert "no articles indexed" in run(tmp_path, "articles").stdout
 
 
-def test_a_first_ask_finds_the_bundled_sample(tmp_path):
-    answer = run(tmp_path, "ask", "How far apart were the two border crossings?")
-    assert answer.returncode == 0 and "50 kilometers" in answer.stdout
-    assert "Loading" not in answer.stderr and "DEBUG" not in answer.stderr  # no library chatter
-    assert "ukraine-russia-prisoner-exchange" in run(tmp_path, "articles").stdout
-
-
-def test_usage_errors_are_explained(tmp_path):
+def test_usage_errors_are_explained(tmp_path, run):
     both = run(tmp_path, "ingest", str(SAMPLE), str(SAMPLE), "--id", "x")
     assert both.returncode == 2 and "exactly one file" in both.stderr
     missing = run(tmp_path, "ingest", str(tmp_path / "nope.txt"))
     assert missing.returncode == 1 and "no such file or directory" in missing.stderr
     blank = run(tmp_path, "ask", "   ")
-    assert blank.returncode == 2 and "1-2000 characters" in blank.stderr
+    assert blank.returncode == 2 and "question is blank" in blank.stderr
+    too_long = run(tmp_path, "ask", "x" * 2001)
+    assert too_long.returncode == 2 and "keep it to 2000" in too_long.stderr
+    top_k = run(tmp_path, "ask", "Why?", "--top-k", "21")
+    assert top_k.returncode == 2 and "1-20" in top_k.stderr
     unknown = run(tmp_path, "ask", "Why?", "--article", "nope")
     assert unknown.returncode == 1 and "nope" in unknown.stderr

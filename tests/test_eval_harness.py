@@ -1,16 +1,27 @@
-"""The evaluation harness runs end to end on a few questions and produces well-formed results, so it
-cannot rot. (Its quality figures are measured by `python -m bench.eval`, not asserted here.)"""
+"""The evaluation harness: its metrics are computed right, and it scores a right answer, a refusal
+and a follow-up as a reader would, end to end through the product's own services. (The quality
+figures of whole sets are measured by `python -m bench.eval`, not asserted here.)"""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench import eval as harness
 
-RATES = ["hit@1", "hit@3", "hit@5", "mrr", "answer_correct", "gold_passage_cited", "answerable_wrongly_refused"]
+
+def test_metrics_on_known_ranks_and_answers():
+    m = harness.retrieval_metrics([1, 3, None, 2])
+    assert m["hit@1"] == 0.25 and m["hit@3"] == 0.75 and m["hit@5"] == 0.75
+    assert m["mrr"] == pytest.approx((1 + 1 / 3 + 1 / 2) / 4)
+    # SQuAD-style matching: case, punctuation, articles and thousands separators aside.
+    assert harness.contains_answer("The swap involves 1000 detainees.", ["1,000"])
+    assert harness.contains_answer("It was the “Red Cross”.", ["red cross"])
+    assert not harness.contains_answer("It was the Red Crescent.", ["Red Cross"])
 
 
-def test_harness_on_a_few_sample_questions(tmp_path, embedder):
+def test_harness_scores_an_answer_a_refusal_and_a_follow_up(tmp_path, embedder):
     rows = [json.loads(line) for line in harness.SAMPLE_SET.read_text(encoding="utf-8").splitlines()]
     few = [next(r for r in rows if r["kind"] == kind) for kind in ("answerable", "off_topic", "follow_up")]
     small_set = tmp_path / "few.jsonl"
@@ -18,14 +29,14 @@ def test_harness_on_a_few_sample_questions(tmp_path, embedder):
     result = harness.run_set("sample", [harness.SAMPLE], harness.load_sample_set(small_set), embedder)
 
     assert result["questions"] == 3 and result["answerable"] == 2
-    for side in (result["ours"], result["baseline"]["k=2"], result["baseline"]["k=5"]):
-        for rate in RATES:
-            assert 0.0 <= side[rate] <= 1.0, (rate, side[rate])
-        assert side["latency_p50_ms"] > 0 and side["latency_p95_ms"] >= side["latency_p50_ms"]
     ours = result["ours"]
-    assert ours["citations_verbatim"] == 1.0  # a contract, not a quality figure
-    assert ours["unanswerable_refused"] in (0.0, 1.0) and ours["follow_ups_correct"] in (0.0, 1.0)
-    for miss in ours["misses"]:
-        assert {"question", "answer", "answered", "top_passages"} <= set(miss)
+    # Each of these questions is one the product gets right today; a regression shows here.
+    assert ours["answer_correct"] == 1.0 and ours["gold_passage_cited"] == 1.0 and ours["hit@3"] == 1.0
+    assert ours["unanswerable_refused"] == 1.0 and ours["follow_ups_correct"] == 1.0
+    assert ours["answerable_wrongly_refused"] == 0.0 and ours["citations_verbatim"] == 1.0
+    assert ours["misses"] == []
+    # The baseline never refuses, by construction.
+    assert result["baseline"]["k=5"]["unanswerable_refused"] == 0.0
+    assert ours["latency_p95_ms"] >= ours["latency_p50_ms"] > 0
     table = harness.format_table(result)
     assert "baseline k=2" in table and "answer_correct" in table

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from server.services.followup import resolve
 from tests.conftest import SAMPLE_ID
 from tests.openai_standin import OpenAIStandin
 from tests.test_api import ask, assert_citation_contract, read_sse
@@ -136,10 +137,13 @@ def test_a_failed_rewrite_falls_back_to_the_offline_method(standin, make_contain
     c = make_container(openai_base_url=standin.url + "/v1", llm_model="standin-model", llm_timeout=1.5)
     history = [("user", FIRST), ("assistant", "He welcomed it as a first step. [1]")]
     standin.mode = "ok"
-    assert c.answers.standalone_question("Whom did he appeal to?", history) == ("Whom did Zelenskyy appeal to?", [])
+    question = resolve("Whom did he appeal to?", history, c.answers.llm)
+    assert question.search_text == question.standalone == "Whom did Zelenskyy appeal to?"
+    assert question.warnings == ()
     for mode in ("error", "garbage"):
         standin.mode = mode
-        query, warnings = c.answers.standalone_question("Whom did he appeal to?", history)
-        assert "Zelenskyy" in query and query.startswith("Whom did he appeal to?")
-        assert len(warnings) == 1 and "could not rewrite" in warnings[0]
+        question = resolve("Whom did he appeal to?", history, c.answers.llm)
+        assert "Zelenskyy" in question.search_text and question.search_text.startswith("Whom did he appeal to?")
+        assert question.standalone == "Whom did he appeal to?"  # the carried names are no question
+        assert len(question.warnings) == 1 and "could not rewrite" in question.warnings[0]
     standin.mode = "ok"

@@ -1,7 +1,7 @@
 """Citation markers from an LLM: only markers naming a passage that was sent survive, also when
 they arrive split across streamed pieces."""
 
-from server.services.answering import MarkerFilter, clean_markers
+from server.services.llm_answer import MarkerFilter, clean_markers
 
 
 def test_invalid_markers_are_dropped_and_lists_split():

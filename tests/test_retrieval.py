@@ -17,14 +17,14 @@ def test_bm25_finds_an_exact_code(make_container):
     answer = c.answers.ask("What happened to KR-5531?")
     assert answer.answered
     assert answer.citations[0].text == PARAGRAPHS[2]
-    lexical = c.answers.retriever.lexical.search("KR-5531", 3)
+    lexical = c.answers.search.retriever.lexical.search("KR-5531", 3)
     assert lexical and lexical[0].endswith("::2")
 
 
 def test_lexical_index_follows_changes_made_elsewhere(make_container, tmp_path):
     reader = make_container(data_dir=tmp_path)
     writer = make_container(data_dir=tmp_path)  # another handle on the same store
-    lexical = reader.answers.retriever.lexical
+    lexical = reader.answers.search.retriever.lexical
     assert lexical.search("ballast pump KR-5531", 5) == []
 
     writer.ingestion.ingest_text("Harbour report\n\n" + "\n\n".join(PARAGRAPHS) + "\n", article_id="harbour")
@@ -50,7 +50,7 @@ def test_sentence_ranking_finds_an_answer_buried_in_a_long_passage(make_containe
                "Coastal safety\n\nBoats should carry flares and keep a radio tuned to the coastguard channel.\n")
     c.ingestion.ingest_text(article, article_id="town")
     c.ingestion.ingest_text("Weather\n\nThe lighthouse keeper's cottage was repainted.\n", article_id="other")
-    store = c.answers.store
+    store = c.store
 
     query = c.embedder.embed_query("Who switched on the lighthouse on Gull Point?")
     ids = store.search_sentences(query, 5, ["town"])
@@ -62,7 +62,8 @@ def test_sentence_ranking_finds_an_answer_buried_in_a_long_passage(make_containe
     assert answer.answered and buried in answer.answer
 
     c.ingestion.ingest_text(article.replace("the mayor", "the harbour master"), article_id="town")
-    assert all("the mayor" not in p.text for p in c.answers.retriever.retrieve(query, "lighthouse", 5, ["town"]))
+    found = c.answers.search.retriever.retrieve(query, "lighthouse", 5, ["town"])
+    assert all("the mayor" not in p.text for p in found.chunks)
     assert "harbour master" in c.answers.ask("Who switched on the lighthouse on Gull Point?").answer
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -53,10 +52,16 @@ def shot(page, name: str) -> None:
 
 
 def ask(page, question: str):
+    """Send a question and wait until its stream has ended (the `done` event is its last bytes) and
+    the answer is drawn."""
     page.fill("#question", question)
-    page.press("#question", "Enter")
-    page.wait_for_function("document.querySelectorAll('.typing').length === 0 && !document.querySelector('#send').disabled")
-    page.wait_for_timeout(100)
+    with page.expect_response(lambda r: r.url.endswith("/ask/stream")) as streamed:
+        page.press("#question", "Enter")
+    response = streamed.value
+    assert response.finished() is None  # None: the whole body arrived, not a network error
+    if response.ok:
+        assert "event: done" in response.text()  # the answer's last event
+    page.wait_for_function("document.querySelectorAll('.typing').length === 0")
     return page.locator(".turn-answer").last
 
 
@@ -116,7 +121,8 @@ def test_follow_up_and_refusal_and_reload(page, sample_server):
 
 def test_upload_ask_and_delete_an_article(page, tmp_path):
     upload = tmp_path / "lighthouse.md"
-    upload.write_text("# Lighthouse reopens\n\n## Visitors\n\nThe Skerry lighthouse welcomed 4,200 visitors in its first week.\n")
+    upload.write_text(
+        "# Lighthouse reopens\n\n## Visitors\n\nThe Skerry lighthouse welcomed 4,200 visitors in its first week.\n")
     page.set_input_files("#add-file", str(upload))
     page.click("#add-submit")
     page.wait_for_selector(".article-item[data-article=lighthouse]")

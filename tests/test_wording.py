@@ -3,7 +3,7 @@ forms. Each shows in answers a reader gets."""
 
 from __future__ import annotations
 
-from server.services.followup import content_stems, content_words, words
+from index.text import content_stems, content_words, words
 
 ARTICLE = """Harbour report
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol, cast
 
 from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 
 class LLMError(RuntimeError):
@@ -29,7 +31,7 @@ class OpenAIChat:
     def complete(self, messages: list[dict[str, str]]) -> str:
         try:
             response = self._client.chat.completions.create(
-                model=self.model, messages=messages, temperature=0, max_tokens=self._max_tokens
+                model=self.model, messages=_typed(messages), temperature=0, max_tokens=self._max_tokens
             )
             return response.choices[0].message.content or ""
         except Exception as exc:  # any client, protocol or shape error means: fall back
@@ -38,13 +40,18 @@ class OpenAIChat:
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         try:
             chunks = self._client.chat.completions.create(
-                model=self.model, messages=messages, temperature=0, max_tokens=self._max_tokens, stream=True
+                model=self.model, messages=_typed(messages), temperature=0, max_tokens=self._max_tokens, stream=True
             )
             for chunk in chunks:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
         except Exception as exc:
             raise LLMError(_describe(exc)) from exc
+
+
+def _typed(messages: list[dict[str, str]]) -> list[ChatCompletionMessageParam]:
+    # Plain {"role", "content"} dicts are what the SDK's message TypedDicts describe.
+    return cast(list[ChatCompletionMessageParam], messages)
 
 
 def _describe(exc: Exception) -> str:

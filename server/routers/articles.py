@@ -1,131 +1,113 @@
-"""GET/POST/DELETE /articles."""
+"""GET/POST/DELETE /articles and POST /articles/upload: thin HTTP over the ArticleService."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi.routing import APIRoute
 
-from index.ingest import IngestionService, IngestResult
-from index.parsing import ArticleError
-from server.api_models import MAX_TITLE, ArticleDetail, ArticleIn, ArticleSummary, ErrorBody, IngestOut, SectionOut
-from server.container import Container
-from server.dependencies import container, ingestion
+from server.api_models import ArticleDetail, ArticleIn, ArticleSummary, ErrorBody, IngestOut, SectionOut
+from server.dependencies import ArticlesDep
+from server.dependencies import articles as article_service
+from server.limits import MAX_TITLE_CHARS
+from server.services.articles import ARTICLE_ID_PATTERN, IngestResult
 
-router = APIRouter(prefix="/articles", tags=["articles"])
-ERRORS = {400: {"model": ErrorBody}, 413: {"model": ErrorBody}, 415: {"model": ErrorBody}, 422: {"model": ErrorBody}}
 
-_UPLOAD_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": ArticleIn.model_json_schema()},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": ".txt, .md or .html"},
-                        "title": {"type": "string"},
-                        "id": {"type": "string"},
-                    },
-                }
-            },
-        },
-    }
+class _SizeCheckedRoute(APIRoute):
+    """Refuses a body whose declared Content-Length is over the upload limit (413) before FastAPI reads
+    and parses it; what is actually read is checked again by the upload endpoint."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def size_checked(request: Request) -> Response:
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit():
+                article_service(request).check_request_size(int(declared))
+            return await handler(request)
+
+        return size_checked
+
+
+router = APIRouter(prefix="/articles", tags=["articles"], route_class=_SizeCheckedRoute)
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "No article has this id."}}
+UNCHANGED: Responses = {200: {"model": IngestOut, "description": "Unchanged: already indexed as is."}}
+ADD_ERRORS: Responses = {
+    400: {"model": ErrorBody, "description": "The body is not valid JSON."},
+    413: {"model": ErrorBody, "description": "Larger than ARTICLECHAT_MAX_UPLOAD_BYTES."},
+    422: {"model": ErrorBody, "description": "Invalid fields, or an unusable article (empty, binary, not UTF-8…)."},
 }
 
 
 @router.get("", response_model=list[ArticleSummary])
-def list_articles(c: Container = Depends(container)) -> list[ArticleSummary]:
-    return [
-        ArticleSummary(id=r.id, title=r.title, sections=r.section_count, chunks=r.chunk_count, ingested_at=r.ingested_at)
-        for r in c.store.list_articles()
-    ]
+def list_articles(articles: ArticlesDep) -> list[ArticleSummary]:
+    """The indexed articles, by title."""
+    return [ArticleSummary(**asdict(info)) for info in articles.list_articles()]
 
 
-@router.get("/{article_id}", response_model=ArticleDetail, responses={404: {"model": ErrorBody}})
-def get_article(article_id: str, c: Container = Depends(container)) -> ArticleDetail:
-    record = c.store.get_article(article_id)
-    if record is None:
-        raise HTTPException(404, f"no article with id {article_id!r}; GET /articles lists the indexed ones")
+@router.get("/{article_id}", response_model=ArticleDetail, responses=NOT_FOUND)
+def get_article(article_id: str, articles: ArticlesDep) -> ArticleDetail:
+    """An article's full text and its sections with their offsets (to show a citation in context)."""
+    article = articles.get(article_id)
     return ArticleDetail(
-        id=record.id,
-        title=record.title,
-        format=record.format,
-        ingested_at=record.ingested_at,
-        text=record.text,
-        sections=[SectionOut(heading=" > ".join(s["path"]), **s) for s in record.sections],
+        id=article.id,
+        title=article.title,
+        format=article.format,
+        ingested_at=article.ingested_at,
+        text=article.text,
+        sections=[SectionOut(**asdict(s)) for s in article.sections],
     )
 
 
+# Plain `def` endpoints: FastAPI runs them in its threadpool, so embedding stays off the event loop.
 @router.post(
     "",
     status_code=201,
     response_model=IngestOut,
-    responses={200: {"model": IngestOut, "description": "Unchanged: already indexed as is."}, **ERRORS},
-    openapi_extra=_UPLOAD_SCHEMA,
+    responses={
+        **UNCHANGED,
+        **ADD_ERRORS,
+        415: {"model": ErrorBody, "description": "Not JSON: upload files to POST /articles/upload."},
+    },
 )
-async def add_article(request: Request, response: Response, service: IngestionService = Depends(ingestion)) -> IngestOut:
-    """Add or replace an article: JSON `{text, title?, format?, id?}` or a multipart `file` upload.
-    201 when new or changed, 200 when unchanged."""
-    limit = request.app.state.container.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64_000:
-        raise HTTPException(413, f"the request is larger than {limit} bytes: send a smaller article")
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        result = await _from_upload(request, service, limit)
-    elif content_type.startswith("application/json") or not content_type:
-        result = await _from_json(request, service)
-    else:
-        raise HTTPException(415, f"unsupported content-type {content_type!r}: send application/json or multipart/form-data")
-    response.status_code = 200 if result.status == "unchanged" else 201
-    return IngestOut(id=result.article_id, title=result.title, status=result.status, sections=result.sections, chunks=result.chunks)
+def add_article(body: ArticleIn, response: Response, articles: ArticlesDep) -> IngestOut:
+    """Add or replace an article given as JSON text. 201 when new or changed, 200 when unchanged."""
+    result = articles.add_text(body.text, body.format, article_id=body.id, title=body.title)
+    return _ingested(result, response)
 
 
-async def _from_json(request: Request, service: IngestionService) -> IngestResult:
-    try:
-        payload = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise HTTPException(400, "the request body is not valid JSON: send {\"text\": ..., \"title\": ...}") from None
-    try:
-        body = ArticleIn.model_validate(payload)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False), body=payload) from None
-    if not body.text.strip():
-        raise ArticleError("text is blank: send the article's text")
-    return await _run(service.ingest_text, body.text, body.format, article_id=body.id, title=body.title)
-
-
-async def _from_upload(request: Request, service: IngestionService, limit: int) -> IngestResult:
-    form = await request.form()
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile) or not upload.filename:
+@router.post("/upload", status_code=201, response_model=IngestOut, responses={**UNCHANGED, **ADD_ERRORS})
+def upload_article(
+    file: Annotated[UploadFile, File(description="The article: a .txt, .md or .html file, UTF-8.")],
+    response: Response,
+    articles: ArticlesDep,
+    title: Annotated[str | None, Form(max_length=MAX_TITLE_CHARS, description="Default: from the file.")] = None,
+    article_id: Annotated[
+        str | None, Form(alias="id", pattern=ARTICLE_ID_PATTERN, description="Default: from the file name.")
+    ] = None,
+) -> IngestOut:
+    """Add or replace an article uploaded as a multipart `file`. 201 when new or changed, 200 when
+    unchanged."""
+    if not file.filename:
         raise HTTPException(422, "no file in the upload: send the article as the multipart field 'file'")
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, f"{upload.filename} is larger than {limit} bytes")
-    title = form.get("title") or None
-    article_id = form.get("id") or None
-    if isinstance(title, UploadFile) or isinstance(article_id, UploadFile):
-        raise HTTPException(422, "'title' and 'id' must be plain form fields")
-    if title and len(title) > MAX_TITLE:
-        raise HTTPException(422, f"title is {len(title)} characters long: keep it to {MAX_TITLE}")
-    return await _run(service.ingest_bytes, data, upload.filename, article_id=article_id, title=title)
+    data = file.file.read(articles.max_upload_bytes + 1)  # one byte over the limit is enough to refuse
+    result = articles.add_upload(data, file.filename, article_id=article_id or None, title=title or None)
+    return _ingested(result, response)
 
 
-async def _run(fn, *args, **kwargs):
-    # Embedding is CPU-bound: keep it off the event loop.
-    return await run_in_threadpool(fn, *args, **kwargs)
+def _ingested(result: IngestResult, response: Response) -> IngestOut:
+    response.status_code = 200 if result.status == "unchanged" else 201
+    return IngestOut(
+        id=result.article_id, title=result.title, status=result.status, sections=result.sections, chunks=result.chunks
+    )
 
 
-@router.delete("/{article_id}", status_code=204, responses={404: {"model": ErrorBody}})
-def delete_article(article_id: str, service: IngestionService = Depends(ingestion)) -> Response:
-    if not service.delete(article_id):
-        raise HTTPException(404, f"no article with id {article_id!r}; GET /articles lists the indexed ones")
+@router.delete("/{article_id}", status_code=204, responses=NOT_FOUND)
+def delete_article(article_id: str, articles: ArticlesDep) -> Response:
+    """Remove an article and all its passages."""
+    articles.delete(article_id)
     return Response(status_code=204)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-from typing import Iterator
+import logging
+from collections.abc import Iterator
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from server.api_models import AskRequest, AskResponse, ErrorBody
-from server.dependencies import answers
-from server.services.answering import AnswerService
+from server.api_models import AskRequest, AskResponse, CitationOut, ErrorBody
+from server.dependencies import AnswersDep
+from server.services.results import CitationsEvent, DeltaEvent, DoneEvent, StreamEvent
 
 router = APIRouter(tags=["ask"])
-ERRORS = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+log = logging.getLogger("articlechat")
+ERRORS: dict[int | str, dict] = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
 
 
 def _history(body: AskRequest) -> list[tuple[str, str]]:
@@ -22,16 +23,17 @@ def _history(body: AskRequest) -> list[tuple[str, str]]:
 
 
 @router.post("/ask", response_model=AskResponse, responses=ERRORS)
-def ask(body: AskRequest, service: AnswerService = Depends(answers)) -> dict:
+def ask(body: AskRequest, service: AnswersDep) -> AskResponse:
     """Answer a question from the indexed articles, citing passages with inline [n] markers."""
-    return service.ask(body.question, _history(body), body.article_ids, body.top_k).to_dict()
+    answer = service.ask(body.question, _history(body), body.article_ids, body.top_k)
+    return AskResponse.model_validate(answer)
 
 
 @router.post(
     "/ask/stream",
     responses={**ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
 )
-def ask_stream(body: AskRequest, service: AnswerService = Depends(answers)) -> StreamingResponse:
+def ask_stream(body: AskRequest, service: AnswersDep) -> StreamingResponse:
     """Server-Sent Events: `citations` (candidate passages), `delta` (answer text, in order), then
     `done` (the full /ask response, authoritative); `error` if something fails mid-stream."""
     service.check_articles(body.article_ids)  # unknown ids: a 404 before the stream starts
@@ -39,15 +41,22 @@ def ask_stream(body: AskRequest, service: AnswerService = Depends(answers)) -> S
 
     def sse() -> Iterator[str]:
         try:
-            for name, payload in events:
-                if name == "citations":
-                    data = {"citations": [asdict(c) for c in payload]}
-                elif name == "delta":
-                    data = {"text": payload}
-                else:
-                    data = payload.to_dict()
-                yield f"event: {name}\ndata: {json.dumps(data)}\n\n"
+            for event in events:
+                yield _sse(event)
         except Exception as exc:  # the status line is sent already: report in-band
-            yield f"event: error\ndata: {json.dumps({'error': f'answering failed: {type(exc).__name__}'})}\n\n"
+            log.exception("answering failed mid-stream")
+            error = json.dumps({"error": f"answering failed: {type(exc).__name__}"})
+            yield f"event: error\ndata: {error}\n\n"
 
     return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def _sse(event: StreamEvent) -> str:
+    if isinstance(event, CitationsEvent):
+        name = "citations"
+        data = json.dumps({"citations": [CitationOut.model_validate(c).model_dump() for c in event.citations]})
+    elif isinstance(event, DeltaEvent):
+        name, data = "delta", json.dumps({"text": event.text})
+    elif isinstance(event, DoneEvent):  # the same response model as POST /ask
+        name, data = "done", AskResponse.model_validate(event.answer).model_dump_json()
+    return f"event: {name}\ndata: {data}\n\n"

@@ -1,24 +1,24 @@
 """GET /healthz."""
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from server.api_models import Health
-from server.container import Container
-from server.dependencies import container
+from server.dependencies import AnswersDep, ArticlesDep, SettingsDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health)
-def healthz(c: Container = Depends(container)) -> Health:
-    articles, chunks = c.store.counts()
-    mode = c.answers.mode
+def healthz(articles: ArticlesDep, answers: AnswersDep, settings: SettingsDep) -> Health:
+    """Article and chunk counts, the vector store in use, the answer mode and the models."""
+    stats = articles.stats()
+    mode = answers.mode
     return Health(
         status="ok",
-        articles=articles,
-        chunks=chunks,
-        vector_store=c.store.location,
+        articles=stats.articles,
+        chunks=stats.chunks,
+        vector_store=stats.vector_store,
         answer_mode=mode,
-        llm_model=c.settings.llm_model if mode == "llm" else None,
-        embedding_model=c.embedder.name,
+        llm_model=settings.llm_model if mode == "llm" else None,
+        embedding_model=stats.embedding_model,
     )

@@ -304,13 +304,16 @@ $("add-form").addEventListener("submit", async (event) => {
   const errorLine = $("add-error");
   const status = $("add-status");
   errorLine.hidden = true;
-  let request;
+  // A file goes to the multipart upload endpoint, pasted text to the JSON one.
+  let url, request;
   if (file) {
     const form = new FormData();
     form.append("file", file);
     if (title) form.append("title", title);
+    url = "/articles/upload";
     request = { method: "POST", body: form };
   } else if (text.trim()) {
+    url = "/articles";
     request = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(title ? { text, title } : { text }) };
   } else {
     errorLine.textContent = "Paste the article's text or choose a file first.";
@@ -320,7 +323,7 @@ $("add-form").addEventListener("submit", async (event) => {
   $("add-submit").disabled = true;
   status.textContent = "Indexing…";
   try {
-    const response = await fetch("/articles", request);
+    const response = await fetch(url, request);
     if (!response.ok) throw new Error(await apiError(response));
     const added = await response.json();
     status.textContent = added.status === "unchanged"

@@ -1,0 +1,29 @@
+"""Every limit of a request, defined once: the HTTP models, the settings and the CLI import them, so a
+limit and the message that names it never disagree."""
+
+from __future__ import annotations
+
+# A question longer than this is a pasted document, not a question (after trimming white space).
+MAX_QUESTION_CHARS = 2000
+# Passages per question: 1 is the smallest answer; past 20 the extra passages only slow the scorer.
+MIN_TOP_K = 1
+MAX_TOP_K = 20
+# A chat's history: the newest turns matter; 20 turns of 8,000 characters bound the body (~160 kB).
+MAX_HISTORY_TURNS = 20
+MAX_TURN_CHARS = 8000
+# Restricting a question to some articles.
+MAX_ARTICLE_IDS = 100
+# Article titles given by the user.
+MAX_TITLE_CHARS = 500
+# Article text sent as JSON; an upload is capped by ARTICLECHAT_MAX_UPLOAD_BYTES instead, whose
+# default (5,000,000 bytes) holds at least this many characters of UTF-8.
+MAX_ARTICLE_CHARS = 2_000_000
+
+
+def question_error(question: str) -> str | None:
+    """What is wrong with a (trimmed) question, or None."""
+    if not question:
+        return "question is blank: ask something"
+    if len(question) > MAX_QUESTION_CHARS:
+        return f"question is {len(question)} characters long: keep it to {MAX_QUESTION_CHARS}"
+    return None

@@ -1,0 +1,183 @@
+"""The articles service: list, read, add, delete and count the indexed articles, and seed the bundled
+sample. The HTTP routers and the CLI both call it; it wraps the ingestion service and the store and
+returns plain records, so neither needs to know about either."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from index.ingest import ARTICLE_ID_PATTERN, IngestionService, IngestResult
+from index.parsing import FORMATS, ArticleError, format_of_file
+from index.store import ArticleRecord, ArticleStore
+from index.text import SECTION_SEPARATOR
+
+__all__ = [
+    "ARTICLE_ID_PATTERN",
+    "FORMATS",
+    "SAMPLE_ARTICLE",
+    "ArticleContent",
+    "ArticleError",
+    "ArticleInfo",
+    "ArticleNotFound",
+    "ArticleService",
+    "ArticleTooLarge",
+    "IndexStats",
+    "IngestResult",
+    "SectionSpan",
+    "format_of_file",
+]
+
+log = logging.getLogger("articlechat")
+
+SAMPLE_ARTICLE = "ukraine-russia-prisoner-exchange.txt"
+# A request's declared size may exceed the article's by its envelope (multipart boundaries and
+# headers, JSON escaping): refuse only what is clearly too large before reading it.
+REQUEST_SLACK_BYTES = 64_000
+
+
+class ArticleNotFound(LookupError):
+    """No article has this id (the HTTP API answers 404)."""
+
+    def __init__(self, article_id: str):
+        super().__init__(f"no article with id {article_id!r}")
+        self.article_id = article_id
+
+
+class ArticleTooLarge(ValueError):
+    """An upload over the size limit (the HTTP API answers 413)."""
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    id: str
+    title: str
+    sections: int
+    chunks: int
+    ingested_at: str
+
+
+@dataclass(frozen=True)
+class SectionSpan:
+    path: list[str]
+    heading: str  # the path joined with " > ", as in citations
+    heading_start: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class ArticleContent:
+    id: str
+    title: str
+    format: str
+    ingested_at: str
+    text: str
+    sections: list[SectionSpan]
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    articles: int
+    chunks: int
+    vector_store: str
+    embedding_model: str
+
+
+class ArticleService:
+    def __init__(
+        self,
+        store: ArticleStore,
+        ingestion: IngestionService,
+        *,
+        max_upload_bytes: int,
+        seed_sample: bool = True,
+        legacy_seed_marker: Path | None = None,
+    ):
+        self.store = store
+        self.ingestion = ingestion
+        self.max_upload_bytes = max_upload_bytes
+        self._seed_sample = seed_sample
+        # Before the marker lived in the store, it was this file in the data directory.
+        self._legacy_seed_marker = legacy_seed_marker
+
+    # --- reading ----------------------------------------------------------------------------------
+    def list_articles(self) -> list[ArticleInfo]:
+        return [_info(r) for r in self.store.list_articles()]
+
+    def get(self, article_id: str) -> ArticleContent:
+        record = self.store.get_article(article_id)
+        if record is None:
+            raise ArticleNotFound(article_id)
+        sections = [
+            SectionSpan(list(s["path"]), SECTION_SEPARATOR.join(s["path"]), s["heading_start"], s["start"],
+                        s["end"])
+            for s in record.sections
+        ]
+        return ArticleContent(record.id, record.title, record.format, record.ingested_at, record.text, sections)
+
+    def counts(self) -> tuple[int, int]:
+        """(articles, chunks)."""
+        return self.store.counts()
+
+    def stats(self) -> IndexStats:
+        articles, chunks = self.counts()
+        return IndexStats(articles, chunks, self.store.location, self.ingestion.embedder.name)
+
+    # --- writing ----------------------------------------------------------------------------------
+    def add_text(
+        self, text: str, fmt: str | None = None, *, article_id: str | None = None, title: str | None = None
+    ) -> IngestResult:
+        """Add or replace an article given as text (format detected when None). Raises ArticleError
+        for an unusable article."""
+        if not text.strip():
+            raise ArticleError("text is blank: send the article's text")
+        return self.ingestion.ingest_text(text, fmt, article_id=article_id, title=title)
+
+    def add_file(
+        self, data: bytes, filename: str, *, article_id: str | None = None, title: str | None = None, source: str = ""
+    ) -> IngestResult:
+        """Add or replace an article from a file's bytes; its name gives the format (.txt, .md, .html) and
+        the default id. Raises ArticleError for an unusable file."""
+        return self.ingestion.ingest_bytes(data, filename, article_id=article_id, title=title, source=source)
+
+    def add_upload(
+        self, data: bytes, filename: str, *, article_id: str | None = None, title: str | None = None
+    ) -> IngestResult:
+        """`add_file` for an upload: refused with ArticleTooLarge above `max_upload_bytes`."""
+        if len(data) > self.max_upload_bytes:
+            raise ArticleTooLarge(f"{filename} is larger than {self.max_upload_bytes} bytes")
+        return self.add_file(data, filename, article_id=article_id, title=title)
+
+    def check_request_size(self, declared: int) -> None:
+        """Refuse a request before reading it when its declared size cannot hold an acceptable article."""
+        if declared > self.max_upload_bytes + REQUEST_SLACK_BYTES:
+            raise ArticleTooLarge(
+                f"the request is larger than {self.max_upload_bytes} bytes: send a smaller article"
+            )
+
+    def delete(self, article_id: str) -> None:
+        """Remove an article and all its chunks; ArticleNotFound when there is none."""
+        if not self.ingestion.delete(article_id):
+            raise ArticleNotFound(article_id)
+
+    # --- the bundled sample -----------------------------------------------------------------------
+    def seed_sample(self) -> IngestResult | None:
+        """Index the bundled sample article on the first start into an empty store; never again (the
+        store remembers), so that deleting it is respected across restarts and processes."""
+        if not self._seed_sample or self.store.sample_seeded():
+            return None
+        result = None
+        legacy = self._legacy_seed_marker is not None and self._legacy_seed_marker.exists()
+        if not legacy and not self.store.list_articles():
+            data = resources.files("index").joinpath("data", SAMPLE_ARTICLE).read_bytes()
+            result = self.add_file(data, SAMPLE_ARTICLE, source=f"bundled:{SAMPLE_ARTICLE}")
+            log.info("indexed the bundled sample article %s (%s)", result.article_id, result.status)
+        self.store.mark_sample_seeded()
+        return result
+
+
+def _info(record: ArticleRecord) -> ArticleInfo:
+    return ArticleInfo(record.id, record.title, record.section_count, record.chunk_count, record.ingested_at)

@@ -1,0 +1,21 @@
+"""A question in its three forms, one name each everywhere in `server/services/`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+History = Sequence[tuple[str, str]]  # earlier (role, content) turns, oldest first
+
+
+@dataclass(frozen=True)
+class Question:
+    asked: str  # as the user typed it (trimmed)
+    # What is searched, and what the answer's sentences are scored against (word overlap, question
+    # type): `asked`, plus the names of earlier turns when it leans on them, or the LLM's standalone
+    # rewrite of it (see followup.py).
+    search_text: str
+    # What an LLM is asked: its standalone rewrite, or `asked` (the offline search text, with its
+    # carried names, is no question).
+    standalone: str
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,78 @@
+"""What answering produces: citations, answers and the events of a streamed answer.
+
+Citation numbers are the passages' retrieval ranks (1 = closest), in both answer modes and in the
+stream, so a marker never changes meaning between the first `citations` event and the final answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from index.store import ScoredChunk
+
+Mode = Literal["extractive", "llm"]
+NOT_COVERED = "The indexed articles do not cover this question."
+# Closest passages shown with a refusal.
+CLOSEST_ON_REFUSAL = 3
+
+
+@dataclass
+class Citation:
+    n: int
+    article_id: str
+    article_title: str
+    section: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+    @classmethod
+    def of(cls, n: int, chunk: ScoredChunk) -> Citation:
+        return cls(n, chunk.article_id, chunk.title, chunk.section, chunk.text, chunk.start, chunk.end,
+                   round(chunk.score, 4))
+
+
+@dataclass
+class Answer:
+    answer: str
+    answered: bool
+    citations: list[Citation]
+    mode: Mode
+    warnings: list[str] = field(default_factory=list)
+
+
+def citations(chunks: list[ScoredChunk], numbers: list[int] | None = None) -> list[Citation]:
+    """Citations of the passages numbered `numbers` (default: all), n = rank."""
+    wanted = numbers if numbers is not None else range(1, len(chunks) + 1)
+    return [Citation.of(n, chunks[n - 1]) for n in wanted]
+
+
+def refusal(chunks: list[ScoredChunk], mode: Mode, warnings: list[str]) -> Answer:
+    """The articles do not answer: say so, with the closest passages (labelled as not support)."""
+    return Answer(NOT_COVERED, False, citations(chunks[:CLOSEST_ON_REFUSAL]), mode, list(warnings))
+
+
+@dataclass
+class CitationsEvent:
+    """First: the passages the answer may cite."""
+
+    citations: list[Citation]
+
+
+@dataclass
+class DeltaEvent:
+    """The next piece of the answer's text."""
+
+    text: str
+
+
+@dataclass
+class DoneEvent:
+    """Last: the full answer, authoritative (the same as POST /ask would return)."""
+
+    answer: Answer
+
+
+StreamEvent = CitationsEvent | DeltaEvent | DoneEvent

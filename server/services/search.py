@@ -1,0 +1,91 @@
+"""Finding the passages for a question, and the scored sentences an answer is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index.embedding import Embedder
+from index.retrieval import HybridRetriever
+from index.store import ArticleStore, ScoredChunk
+from index.text import content_stems, innermost_heading
+from server.services.evidence import EVIDENCE, EvidenceModel
+from server.services.question import Question
+from server.services.results import Citation, citations
+from server.services.scoring import ScoredSentence, score_sentences
+
+# Evidence when no sentence could be scored: below any threshold.
+NO_EVIDENCE = -1.0
+
+
+class UnknownArticles(LookupError):
+    def __init__(self, ids: list[str]):
+        super().__init__(
+            f"unknown article id(s): {', '.join(ids)}; GET /articles (or `articlechat articles`) lists the indexed ones"
+        )
+        self.ids = ids
+
+
+@dataclass
+class Passages:
+    """What was found for one question."""
+
+    question: Question
+    chunks: list[ScoredChunk]  # in citation order: passage n is chunks[n - 1]
+    sentences: list[ScoredSentence]  # best first
+    evidence: float  # the best sentence's (see scoring.EvidenceModel)
+    # The question asks what a section says, naming its heading and nothing more ("What does the
+    # article say about Location and Logistics?"); that section's passages come first.
+    topic: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def citations(self, numbers: list[int] | None = None) -> list[Citation]:
+        return citations(self.chunks, numbers)
+
+    @property
+    def numbers(self) -> set[int]:
+        return set(range(1, len(self.chunks) + 1))
+
+
+class PassageSearch:
+    def __init__(self, store: ArticleStore, embedder: Embedder, evidence: EvidenceModel = EVIDENCE):
+        self.store = store
+        self.embedder = embedder
+        self.retriever = HybridRetriever(store)
+        self.evidence = evidence
+
+    def check_articles(self, article_ids: list[str] | None) -> None:
+        if not article_ids:
+            return
+        known = self.store.current_versions(article_ids)
+        missing = [a for a in dict.fromkeys(article_ids) if a not in known]
+        if missing:
+            raise UnknownArticles(missing)
+
+    def find(self, question: Question, article_ids: list[str] | None, top_k: int) -> Passages:
+        self.check_articles(article_ids)
+        embedding = np.asarray(self.embedder.embed_query(question.search_text), dtype=np.float32)
+        found = self.retriever.retrieve(embedding.tolist(), question.search_text, top_k, article_ids)
+        chunks, named_ids = found.chunks, found.naming_section
+        topic = _asks_only_about(question.search_text, [c for c in chunks if c.id in named_ids])
+        if topic:  # the named section's passages first, in article order
+            chunks = sorted((c for c in chunks if c.id in named_ids), key=lambda c: c.start) + [
+                c for c in chunks if c.id not in named_ids]
+        named = {n for n, c in enumerate(chunks, start=1) if c.id in named_ids}
+        sentences = self.store.sentences_of([c.id for c in chunks])
+        scored = score_sentences(question.search_text, embedding, chunks, sentences, named, self.evidence)
+        if scored:
+            evidence = max(s.evidence for s in scored)
+        else:
+            evidence = chunks[0].score if chunks else NO_EVIDENCE
+        return Passages(question, chunks, scored, evidence, topic and bool(scored), list(question.warnings))
+
+
+def _asks_only_about(search_text: str, naming: list[ScoredChunk]) -> bool:
+    """Whether every content word of the question is in the headings (or the article titles, as in
+    "What does “Harbour news” say about “Ferries”?") of the sections it names."""
+    asked = content_stems(search_text)
+    named_words: frozenset[str] = frozenset().union(
+        *(content_stems(f"{c.title} {innermost_heading(c.section)}") for c in naming))
+    return bool(asked) and asked <= named_words

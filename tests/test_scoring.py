@@ -1,0 +1,105 @@
+"""The answer scorer and the extractive composer on hand-made passages and vectors: which sentence a
+reader gets quoted, and when there is enough evidence to answer at all. No model, no store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.store import ScoredChunk, SentenceVector
+from server.services.evidence import EVIDENCE, EvidenceModel
+from server.services.extractive import extractive_answer
+from server.services.question import Question
+from server.services.scoring import PASSAGE_WEIGHT, TYPE_BONUS, expected_kind, score_sentences
+from server.services.search import Passages
+
+
+def unit(*xs: float) -> list[float]:
+    v = np.asarray(xs, dtype=np.float32)
+    return (v / np.linalg.norm(v)).tolist()
+
+
+QUERY = np.asarray(unit(1, 0, 0), dtype=np.float32)
+
+
+def chunk(cid: str, text: str, score: float, section: str = "", start: int = 0) -> ScoredChunk:
+    return ScoredChunk(cid, "a", section, 0, start, start + len(text), text, score, "Title")
+
+
+def sentence(cid: str, text: str, vector: list[float], start: int) -> SentenceVector:
+    return SentenceVector(cid, start, start + len(text), text, vector)
+
+
+def test_evidence_is_cosine_plus_the_weighted_share_of_question_words():
+    chunks = [chunk("c1", "", 0.5)]
+    s = sentence("c1", "The ferry leaves Bergen at noon.", unit(3, 4, 0), 0)  # cosine 0.6 with QUERY
+    # Content words of the question: ferry, leave, oslo (stemmed); the sentence holds 2 of 3.
+    [scored] = score_sentences("When does the ferry leave for Oslo?", QUERY, chunks, [s])
+    assert scored.evidence == pytest.approx(0.6 + EVIDENCE.overlap_weight * 2 / 3, abs=1e-6)
+    heavier = EvidenceModel(overlap_weight=0.5)
+    [rescored] = score_sentences("When does the ferry leave for Oslo?", QUERY, chunks, [s], model=heavier)
+    assert rescored.evidence == pytest.approx(0.6 + 0.5 * 2 / 3, abs=1e-6)
+    # The ranking score adds the passage's similarity; "when" wants a date and "noon" is none.
+    assert scored.score == pytest.approx(scored.evidence + PASSAGE_WEIGHT * 0.5, abs=1e-6)
+
+
+def test_a_question_for_a_number_prefers_the_sentence_holding_one():
+    chunks = [chunk("c1", "", 0.5)]
+    vague = sentence("c1", "Many prisoners were exchanged at the border.", unit(1, 0.3, 0), 0)
+    exact = sentence("c1", "In all 390 prisoners were exchanged at the border.", unit(1, 0.35, 0), 50)
+    scored = score_sentences("How many prisoners were exchanged?", QUERY, chunks, [vague, exact])
+    assert scored[0].sentence is exact  # a slightly lower cosine, but it holds the number
+    assert scored[0].score - scored[0].evidence - PASSAGE_WEIGHT * 0.5 == pytest.approx(TYPE_BONUS, abs=1e-6)
+
+
+def test_the_heading_of_a_named_section_counts_as_said():
+    chunks = [chunk("c1", "", 0.4, section="Logistics")]
+    s = sentence("c1", "Buses waited at both crossings.", unit(1, 1, 0), 0)
+    plain = score_sentences("What about logistics?", QUERY, chunks, [s])[0]
+    named = score_sentences("What about logistics?", QUERY, chunks, [s], named={1})[0]
+    assert named.evidence == pytest.approx(plain.evidence + EVIDENCE.overlap_weight, abs=1e-6)
+
+
+@pytest.mark.parametrize("question, holds, lacks", [
+    ("How long did the talks last?", "They lasted two hours.", "They lasted all afternoon."),
+    ("When did the swap happen?", "It happened in May.", "It happened after the talks."),
+    ("Who led the delegation?", "It was led by Rustem Umerov.", "It was led by the minister."),
+    ("How many drones were downed?", "Air defences downed 12 drones.", "Air defences downed drones."),
+])
+def test_question_types(question, holds, lacks):
+    kind = expected_kind(question)
+    assert kind is not None and kind.search(holds) and not kind.search(lacks)
+    assert expected_kind("Why did the talks stall?") is None
+
+
+def passages(sentences: list[tuple[str, float, float, int]], topic: bool = False) -> Passages:
+    """Passages whose scored sentences are (text, evidence, score, n), best first."""
+    from server.services.scoring import ScoredSentence
+
+    chunks = [chunk(f"c{n}", f"passage {n}", 0.5, start=100 * n) for n in (1, 2)]
+    scored = [ScoredSentence(sentence(f"c{n}", text, [1.0], 100 * n + i), n, ev, sc)
+              for i, (text, ev, sc, n) in enumerate(sentences)]
+    return Passages(Question("q", "q", "q"), chunks, scored, max(s.evidence for s in scored), topic)
+
+
+def test_a_second_sentence_needs_a_close_score_and_enough_evidence_of_its_own():
+    both = passages([("First.", 0.8, 1.0, 1), ("Second.", 0.7, 0.97, 2)])
+    assert extractive_answer(both, (), min_second_evidence=0.49).answer == "First. [1] Second. [2]"
+    far = passages([("First.", 0.8, 1.0, 1), ("Second.", 0.7, 0.9, 2)])
+    assert extractive_answer(far, (), min_second_evidence=0.49).answer == "First. [1]"
+    weak = passages([("First.", 0.8, 1.0, 1), ("Second.", 0.4, 0.99, 2)])
+    answer = extractive_answer(weak, (), min_second_evidence=0.49)
+    assert answer.answer == "First. [1]" and [c.n for c in answer.citations] == [1]
+
+
+def test_a_follow_up_does_not_repeat_what_was_already_said():
+    found = passages([("First.", 0.8, 1.0, 1), ("Other.", 0.7, 0.9, 2)])
+    history = [("user", "q"), ("assistant", "First. [1]")]
+    assert extractive_answer(found, history, min_second_evidence=0.49).answer == "Other. [2]"
+
+
+def test_a_question_about_a_section_gets_its_opening():
+    found = passages([("Later in the section.", 0.9, 1.0, 1), ("Opening.", 0.5, 0.6, 1)], topic=True)
+    found.sentences[1] = found.sentences[1].__class__(
+        SentenceVector("c1", 0, 8, "Opening.", [1.0]), 1, 0.5, 0.6)  # it starts the section
+    assert extractive_answer(found, (), min_second_evidence=0.49).answer.startswith("Opening. [1]")

@@ -1,0 +1,180 @@
+"""ArticleStore against a real embedded Chroma, with small hand-made unit vectors (no embedding model):
+version filtering, cosine scores, the seeded marker, deletion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+
+from index.store import ArticleRecord, ArticleStore, SentenceRecord, chroma_client
+
+
+def unit(*xs: float) -> list[float]:
+    v = np.asarray(xs, dtype=np.float64)
+    return (v / np.linalg.norm(v)).tolist()
+
+
+def write(store: ArticleStore, article_id: str, version: str, chunks: list[tuple[str, list[float]]], *,
+          commit: bool = True, title: str | None = None) -> list[str]:
+    """Write one version of an article: a chunk per (text, vector), each with one sentence (the chunk's
+    text, with the same vector), as the ingestion service does. Returns the chunk ids."""
+    nodes, sentences, offset = [], [], 0
+    for i, (text, vector) in enumerate(chunks):
+        chunk_id = f"{article_id}::{version}::{i}"
+        start, end = offset, offset + len(text)
+        offset = end + 2
+        meta = {"article_id": article_id, "version": version, "section": f"S{i}", "part": 0, "start": start, "end": end}
+        nodes.append(TextNode(id_=chunk_id, text=text, embedding=vector, metadata=meta))
+        sentences.append(SentenceRecord(f"{chunk_id}::s0", chunk_id, article_id, version, start, end, text, vector))
+    store.add_version(nodes, sentences)
+    if commit:
+        full_text = "\n\n".join(text for text, _ in chunks)
+        store.commit(ArticleRecord(article_id, title or article_id.title(), full_text, "text", version,
+                                   "2026-01-01T00:00:00+00:00", [], len(chunks), source="test"))
+    return [n.node_id for n in nodes]
+
+
+def chunk_ids_of(store: ArticleStore, article_id: str) -> list[str]:
+    filters = MetadataFilters(filters=[MetadataFilter(key="article_id", value=article_id)])
+    return sorted(n.node_id for n in store.chunk_vectors.get_nodes(None, filters=filters))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path) -> ArticleStore:
+    return ArticleStore(chroma_client(str(tmp_path)), "test")
+
+
+Q = unit(1, 0, 0, 0)
+
+
+def test_a_superseded_version_is_never_returned(store):
+    old = write(store, "ferry", "v1", [("Ferry leaves at 22:15.", unit(1, 0.1, 0, 0)), ("Pier 4.", unit(1, 0, 0.2, 0))])
+    new = write(store, "ferry", "v2", [("Ferry leaves at 23:40.", unit(1, 0.1, 0, 0.1)), ("Pier 9.", unit(0, 1, 0, 0))])
+    # Another article whose *current* version has the same name as ferry's superseded one: only the pair
+    # (article, version) is current, not the version alone.
+    tram = write(store, "tram", "v1", [("Tram 12 stops at the quay.", unit(1, 1, 0, 0))])
+    # A written but never committed version is invisible too.
+    pending = write(store, "ferry", "v3", [("Ferry cancelled.", unit(1, 0, 0, 0))], commit=False)
+    current = set(new) | set(tram)
+
+    assert store.current_versions(["ferry", "tram", "nope"]) == {"ferry": ("v2", "Ferry"), "tram": ("v1", "Tram")}
+    hits = store.search(Q, 10)
+    assert {h.id for h in hits} == current
+    assert {h.title for h in hits} == {"Ferry", "Tram"}
+    assert [h.id for h in store.search(Q, 10, ["ferry"])] == [new[0], new[1]]
+    assert len(store.search(Q, 1)) == 1
+
+    everything = [*old, *pending, "nope", *new, *tram, new[0]]
+    assert [c.id for c in store.chunks_by_id(everything, Q)] == [*new, *tram]  # in the order asked, once each
+    assert store.chunks_by_id([*old, "nope"], Q) == []
+
+    ids, article_ids, sections, texts = store.current_chunk_texts()
+    assert sorted(ids) == sorted(current)
+    by_id = dict(zip(ids, zip(article_ids, sections, texts, strict=True), strict=True))
+    assert by_id[new[0]] == ("ferry", "S0", "Ferry leaves at 23:40.")
+    assert by_id[tram[0]] == ("tram", "S0", "Tram 12 stops at the quay.")
+
+    # Sentences are found by vector regardless of version (chunks_by_id drops the stale chunk ids)…
+    assert set(store.search_sentences(Q, 20)) == {*old, *new, *tram, *pending}
+    assert store.search_sentences(Q, 20, ["tram"]) == tram
+    # …and read by chunk id: a chunk id names its version, so the sentences of current chunks are current.
+    assert {s.chunk_id for s in store.sentences_of([*new, *tram])} == current
+    assert [s.text for s in store.sentences_of([new[0]])] == ["Ferry leaves at 23:40."]
+    assert {s.chunk_id for s in store.sentences_of(old)} == set(old)
+
+    # The clean-up after a commit removes every other version of that article only.
+    store.drop_other_versions("ferry", "v2")
+    assert chunk_ids_of(store, "ferry") == sorted(new)
+    assert store.sentences_of([*old, *pending]) == []
+    assert chunk_ids_of(store, "tram") == tram
+
+
+def test_scores_are_cosine_similarities(store):
+    vectors = [unit(1, 0.2, 0.1, 0), unit(0.3, 1, 0, 0.5), unit(-1, 0.2, 0, 0.1), unit(0.5, 0.5, 0.5, 0.5)]
+    ids = write(store, "a", "v1", [(f"Chunk {i}.", v) for i, v in enumerate(vectors)])
+    query = unit(0.9, 0.4, -0.2, 0.1)
+    expected = {chunk_id: float(np.dot(v, query)) for chunk_id, v in zip(ids, vectors, strict=True)}
+
+    hits = store.search(query, 4)
+    assert [h.id for h in hits] == sorted(expected, key=lambda i: -expected[i])
+    for hit in hits:
+        assert hit.score == pytest.approx(expected[hit.id], abs=1e-5)
+    assert min(h.score for h in hits) < 0  # a cosine, not exp(-distance)
+
+    by_id = store.chunks_by_id(list(reversed(ids)), query)
+    assert [c.id for c in by_id] == list(reversed(ids))
+    for chunk in by_id:
+        assert chunk.score == pytest.approx(expected[chunk.id], abs=1e-5)
+    # Dense hits and chunks read by id carry the same score for the same chunk.
+    assert {h.id: h.score for h in hits} == pytest.approx({c.id: c.score for c in by_id}, abs=1e-6)
+
+    sentence = store.sentences_of([ids[1]])[0]
+    assert np.allclose(sentence.embedding, vectors[1], atol=1e-6)
+
+
+def test_the_sample_seeded_marker_round_trips(tmp_path):
+    store = ArticleStore(chroma_client(str(tmp_path)), "test")
+    generation = store.generation()
+    assert store.sample_seeded() is False
+    store.mark_sample_seeded()
+    assert store.sample_seeded() is True
+    store.mark_sample_seeded()  # idempotent
+    assert store.sample_seeded() is True
+    assert store.generation() == generation  # the marker is no change of the indexed content
+    # Kept in the store: another handle on it sees the marker, another prefix (another store) does not.
+    assert ArticleStore(chroma_client(str(tmp_path)), "test").sample_seeded() is True
+    assert ArticleStore(chroma_client(str(tmp_path)), "other").sample_seeded() is False
+    assert not list(tmp_path.glob(".sample-seeded"))
+
+
+def test_delete_removes_chunks_and_sentences(store):
+    ferry = write(store, "ferry", "v1", [("Ferry leaves at 22:15.", unit(1, 0, 0, 0)), ("Pier 4.", unit(0, 1, 0, 0))])
+    tram = write(store, "tram", "v1", [("Tram 12 stops at the quay.", unit(1, 1, 0, 0))])
+    generation = store.generation()
+    assert store.counts() == (2, 3)
+
+    assert store.delete_article("ferry") is True
+    assert store.generation() != generation
+    assert store.get_article("ferry") is None
+    assert chunk_ids_of(store, "ferry") == []
+    assert store.sentences_of(ferry) == []
+    assert store.chunks_by_id(ferry, Q) == []
+    assert [h.id for h in store.search(Q, 10)] == tram
+    assert store.search_sentences(Q, 10) == tram
+    assert store.counts() == (1, 1)
+    assert store.delete_article("ferry") is False
+    assert [r.id for r in store.list_articles()] == ["tram"]
+
+
+def test_registry_round_trip(store):
+    assert store.get_article("a") is None and store.list_articles() == [] and store.counts() == (0, 0)
+    assert store.current_chunk_texts() == ([], [], [], [])
+    write(store, "b", "v1", [("Bees.", unit(0, 0, 1, 0))], title="bees")
+    write(store, "a", "v7", [("Ants.", unit(0, 0, 0, 1)), ("More ants.", unit(0, 0, 1, 1))], title="Ants")
+    record = store.get_article("a")
+    assert record == ArticleRecord("a", "Ants", "Ants.\n\nMore ants.", "text", "v7", "2026-01-01T00:00:00+00:00",
+                                   [], 2, source="test")
+    assert [r.id for r in store.list_articles()] == ["a", "b"]  # by title, case aside
+    assert store.list_articles()[0].text == ""  # the listing leaves the texts out
+    assert store.counts() == (2, 3)
+
+
+def test_chunks_by_id_survives_a_chunk_deleted_between_its_read_and_its_query(store, monkeypatch):
+    """Chroma fails a query that names a missing id; a concurrent replace or delete can remove a chunk
+    after chunks_by_id has read which of the ids exist."""
+    ids = write(store, "a", "v1", [("One.", unit(1, 0, 0, 0)), ("Two.", unit(0, 1, 0, 0))])
+    real_current = ArticleStore._current
+    deleted: list[str] = []
+
+    def current_then_deleted_elsewhere(self, nodes):
+        kept = real_current(self, nodes)
+        if not deleted:
+            deleted.append(ids[1])
+            self.chunk_vectors.delete_nodes([ids[1]])
+        return kept
+
+    monkeypatch.setattr(ArticleStore, "_current", current_then_deleted_elsewhere)
+    assert [c.id for c in store.chunks_by_id(ids, Q)] == [ids[0]]
+    assert deleted == [ids[1]]
