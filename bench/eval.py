@@ -212,7 +212,7 @@ def build_baseline(files: list[Path], embedder, chroma_dir: str):
     collection = client.get_or_create_collection("baseline", embedding_function=None)
     storage = StorageContext.from_defaults(vector_store=ChromaVectorStore(chroma_collection=collection))
     docs = [Document(text=f.read_text(encoding="utf-8"), metadata={"file": f.name}) for f in files]
-    index = VectorStoreIndex.from_documents(docs, storage_context=storage, embed_model=embedder._model)
+    index = VectorStoreIndex.from_documents(docs, storage_context=storage, embed_model=embedder.llama_index_embedding)
     return lambda k: index.as_retriever(similarity_top_k=k).retrieve
 
 

@@ -9,22 +9,29 @@ chunk must keep exact character offsets into the stored article text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from llama_index.core.node_parser import NodeParser
 from llama_index.core.schema import BaseNode, TextNode
 from pydantic import PrivateAttr
 
-from index.parsing import ParsedArticle, parse_article
-from index.sentences import split_sentences
+from index.parsing import ArticleError, ParsedArticle, parse_article
+from index.sentences import iter_sentences
 from index.text import SECTION_SEPARATOR
 
 # [CLS] and [SEP]: the model adds them to every input, and `count_tokens` counts them once per call.
 SPECIAL_TOKENS = 2
 # all-MiniLM-L6-v2's input window (its max_seq_length); the ingestion service passes the model's own.
 DEFAULT_MAX_TOKENS = 256
+# The work per article is bounded: every chunk and every sentence is embedded (~50 passages/s on a
+# CPU), and every sentence's tokens counted. A long news feature has < 200 chunks and < 1,000
+# sentences; more than these is not an article (a book, a data dump), and is refused before any
+# token is counted.
+MAX_CHUNKS = 2_000
+MAX_SENTENCES = 20_000
 
 
 @dataclass(frozen=True)
@@ -63,41 +70,57 @@ class SectionNodeParser(NodeParser):
         self._count_tokens = count_tokens
 
     def chunk(self, article: ParsedArticle) -> list[Chunk]:
-        chunks: list[Chunk] = []
+        """The article's chunks; ArticleError beyond MAX_SENTENCES sentences or MAX_CHUNKS chunks."""
+        # Sentences first (cheap), so that an article that is too long is refused before its tokens are counted.
+        plan: list[tuple[tuple[str, ...], list[list[tuple[int, int]]]]] = []
+        sentence_count = 0
         for section in article.sections:
             # Without headings a "section" is the whole article: its paragraphs are the units.
             units = [(section.start, section.end)] if article.has_headings else list(section.paragraphs)
-            header = embed_header(section.path)
+            unit_sentences = []
+            for unit_start, unit_end in units:
+                found = iter_sentences(article.text, unit_start, unit_end)
+                unit_sentences.append(list(islice(found, MAX_SENTENCES - sentence_count + 1)))
+                sentence_count += len(unit_sentences[-1])
+                if sentence_count > MAX_SENTENCES:
+                    raise ArticleError(f"the article is too long: it has more than the {MAX_SENTENCES:,} sentences "
+                                       "an article can have")
+            plan.append((section.path, unit_sentences))
+
+        chunks: list[Chunk] = []
+        for path, unit_sentences in plan:
+            header = embed_header(path)
             # The special tokens come once per chunk: take them from the window, and from the header's count.
             header_tokens = self._count_tokens(header) - SPECIAL_TOKENS if header else 0
             budget = self.max_tokens - SPECIAL_TOKENS - header_tokens
             part = 0
-            for unit_start, unit_end in units:
-                for piece in self._pack(article.text, unit_start, unit_end, budget):
+            for sentences in unit_sentences:
+                for piece in self._pack(article.text, sentences, budget):
+                    if len(chunks) == MAX_CHUNKS:
+                        raise ArticleError(f"the article is too long: it makes more than the {MAX_CHUNKS:,} "
+                                           "passages an article can have")
                     start, end = piece[0][0], piece[-1][1]
                     text = article.text[start:end]
                     embed_text = f"{header}\n{text}" if header else text
-                    chunks.append(Chunk(section.path, part, start, end, text, embed_text, tuple(piece)))
+                    chunks.append(Chunk(path, part, start, end, text, embed_text, tuple(piece)))
                     part += 1
         return chunks
 
-    def _pack(self, text: str, start: int, end: int, budget: int) -> list[list[tuple[int, int]]]:
-        """Greedily group consecutive sentences into pieces of at most `budget` tokens."""
-        sentences = split_sentences(text, start, end)
-        pieces: list[list[tuple[int, int]]] = []
+    def _pack(self, text: str, sentences: list[tuple[int, int]], budget: int) -> Iterator[list[tuple[int, int]]]:
+        """Greedily group consecutive sentences into pieces of at most `budget` tokens (lazily: the
+        caller stops counting tokens once it has too many)."""
         current: list[tuple[int, int]] = []
         used = 0
         for span in sentences:
             # Special tokens are counted once per piece, not once per sentence; a sentence costs at least 1.
             cost = max(self._count_tokens(text[span[0] : span[1]]) - SPECIAL_TOKENS, 1)
             if current and used + cost > budget:
-                pieces.append(current)
+                yield current
                 current, used = [], 0
             current.append(span)
             used += cost
         if current:
-            pieces.append(current)
-        return pieces
+            yield current
 
     def _parse_nodes(self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any) -> list[BaseNode]:
         """llama-index entry point: each Document's text is parsed (metadata `format`, `title`), and

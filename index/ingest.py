@@ -7,6 +7,8 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any, Literal
 
 from llama_index.core.schema import TextNode
 
-from index.chunking import SectionNodeParser
+from index.chunking import Chunk, SectionNodeParser
 from index.embedding import Embedder
 from index.parsing import ArticleError, ParsedArticle, decode_bytes, detect_format, parse_article
 from index.store import ArticleRecord, ArticleStore, SentenceRecord
@@ -72,6 +74,9 @@ class IngestionService:
         self.parser = SectionNodeParser(count_tokens=embedder.count_tokens, max_tokens=embedder.max_tokens)
         # One writer at a time per process: the version flip must not interleave.
         self._write_lock = threading.Lock()
+        self._flights_lock = threading.Lock()
+        self._flights: dict[tuple[str, str], threading.Lock] = {}
+        self._flight_users: dict[tuple[str, str], int] = {}
 
     def ingest_bytes(
         self, data: bytes, filename: str, *, article_id: str | None = None, title: str | None = None, source: str = ""
@@ -104,12 +109,35 @@ class IngestionService:
         version = self._version(article)
         sections = _section_dicts(article)
 
-        existing = self.store.get_article(article_id)
-        if existing is not None and existing.version == version:
-            with self._write_lock:
-                self.store.drop_other_versions(article_id, version)  # leftovers of a failed write
-            return IngestResult(article_id, article.title, "unchanged", len(sections), len(chunks))
+        with self._in_flight(article_id, version):  # the same article sent twice at once: embedded once
+            existing = self.store.get_article(article_id)
+            if existing is not None and existing.version == version:
+                return IngestResult(article_id, article.title, "unchanged", len(sections), len(chunks))
+            self._write(article, article_id, version, chunks, sections, source)
+        status: Status = "new" if existing is None else "updated"
+        return IngestResult(article_id, article.title, status, len(sections), len(chunks))
 
+    @contextmanager
+    def _in_flight(self, article_id: str, version: str) -> Iterator[None]:
+        """One ingest of a given version of an article at a time in this process: a second one waits
+        for the first, then finds it unchanged (one 201, the others 200)."""
+        key = (article_id, version)
+        with self._flights_lock:
+            lock = self._flights.setdefault(key, threading.Lock())
+            self._flight_users[key] = self._flight_users.get(key, 0) + 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._flights_lock:
+                self._flight_users[key] -= 1
+                if not self._flight_users[key]:
+                    del self._flights[key], self._flight_users[key]
+
+    def _write(
+        self, article: ParsedArticle, article_id: str, version: str, chunks: list[Chunk],
+        sections: list[dict[str, Any]], source: str,
+    ) -> None:
         # Everything that can fail slowly (embedding) happens before the first write.
         chunk_vectors = self.embedder.embed_texts([c.embed_text for c in chunks])
         sentence_spans = [(ci, s) for ci, c in enumerate(chunks) for s in c.sentences]
@@ -151,11 +179,15 @@ class IngestionService:
             source=source,
         )
         with self._write_lock:
-            self.store.add_version(nodes, sentences)
-            self.store.commit(record)
+            try:
+                self.store.add_version(nodes, sentences)
+                self.store.commit(record)
+            except BaseException:
+                # Nothing half-written stays behind: keep only the version the registry names now.
+                current = self.store.get_article(article_id)
+                self.store.drop_other_versions(article_id, current.version if current else None)
+                raise
             self.store.drop_other_versions(article_id, version)
-        status: Status = "new" if existing is None else "updated"
-        return IngestResult(article_id, article.title, status, len(sections), len(chunks))
 
     def delete(self, article_id: str) -> bool:
         with self._write_lock:

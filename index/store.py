@@ -20,9 +20,11 @@ write are removed by the next ingest of that article.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -43,6 +45,8 @@ from llama_index.core.vector_stores.types import (
 )
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
+log = logging.getLogger("articlechat")
+
 # Registry and meta records need a vector, but nothing ever searches them by one.
 _NO_VECTOR: list[PyEmbedding] = [[0.0]]
 _COSINE = {"hnsw:space": "cosine"}
@@ -54,6 +58,10 @@ _BATCH = 2000
 # a crash, so few of them can rank high at once. A margin, not a bound: when more of them rank that high,
 # a search returns fewer than `top_k`.
 _SPARE_CANDIDATES = 4
+# Records of a version that never became current (a crash between writing and committing) or that
+# was replaced (a crash before its clean-up) are swept once they are this old: a younger one may
+# belong to a write still in progress in another process sharing the store.
+SWEEP_AFTER_SECONDS = 600
 # Names of the records of the meta collection.
 _GENERATION = "generation"
 _SAMPLE_SEEDED = "sample-seeded"
@@ -87,6 +95,7 @@ class ScoredChunk:
     text: str
     score: float  # cosine similarity to the query embedding, in [-1, 1]
     title: str = ""
+    version: str = ""  # of its article: an answer is built from one version of each article
 
 
 @dataclass
@@ -96,6 +105,15 @@ class SentenceVector:
     end: int
     text: str
     embedding: list[float] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ChunkText:
+    id: str
+    article_id: str
+    version: str
+    section: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -135,7 +153,7 @@ class _StoredChunk:
 
     def scored(self, score: float, title: str) -> ScoredChunk:
         return ScoredChunk(self.id, self.article_id, self.section, self.part, self.start, self.end, self.text, score,
-                           title)
+                           title, self.version)
 
 
 def chroma_client(
@@ -152,6 +170,7 @@ def chroma_client(
 class ArticleStore:
     def __init__(self, client: ClientAPI, prefix: str = "articlechat", location: str = ""):
         self.location = location
+        self._listeners: list[Callable[[], None]] = []
         # embedding_function=None: we always pass vectors; Chroma's default function would try to
         # download a model.
         chunks = client.get_or_create_collection(f"{prefix}-chunks", metadata=_COSINE, embedding_function=None)
@@ -172,6 +191,9 @@ class ArticleStore:
         for record_id, text, meta in zip(got["ids"], _documents(got), _metadatas(got), strict=True):
             return _record(record_id, text, meta)
         return None
+
+    def _article_ids(self) -> list[str]:
+        return list(self._articles.get(include=[])["ids"])
 
     def list_articles(self) -> list[ArticleRecord]:
         got = self._articles.get(include=["metadatas"])
@@ -205,13 +227,16 @@ class ArticleStore:
     # --- writes ---------------------------------------------------------------------------------
     def add_version(self, nodes: Sequence[BaseNode], sentences: Sequence[SentenceRecord]) -> None:
         """Write the chunks and sentences of a new version; invisible until `commit` names it."""
+        written_at = int(time.time())  # see `sweep`
+        for node in nodes:
+            node.metadata["written_at"] = written_at
         for i in range(0, len(nodes), _BATCH):
             self.chunk_vectors.add(list(nodes[i : i + _BATCH]))
         for i in range(0, len(sentences), _BATCH):
             batch = sentences[i : i + _BATCH]
             metadatas: list[Metadata] = [
                 {"chunk_id": s.chunk_id, "article_id": s.article_id, "version": s.version, "start": s.start,
-                 "end": s.end}
+                 "end": s.end, "written_at": written_at}
                 for s in batch
             ]
             embeddings: list[PyEmbedding] = [s.embedding for s in batch]
@@ -253,6 +278,26 @@ class ArticleStore:
             self.chunk_vectors.delete_nodes(stale[i : i + _BATCH], filters=filters)  # type: ignore[arg-type]
         self._sentences.delete(where=where)
 
+    def sweep(self, older_than: float = SWEEP_AFTER_SECONDS) -> int:
+        """Delete the chunks and sentences of versions that are not current (left by a crash or a failed
+        write) and were written more than `older_than` seconds ago; returns how many chunks went."""
+        current = [version for version, _ in self.current_versions(self._article_ids()).values()]
+        cutoff = int(time.time() - older_than)
+        stale_chunks = MetadataFilters(filters=[
+            MetadataFilter(key="version", value=current or [""], operator=FilterOperator.NIN),
+            MetadataFilter(key="written_at", value=cutoff, operator=FilterOperator.LT),
+        ])
+        # The ignores: see drop_other_versions.
+        stale = [n.node_id for n in self.chunk_vectors.get_nodes(None, filters=stale_chunks)]  # type: ignore[arg-type]
+        for i in range(0, len(stale), _BATCH):
+            self.chunk_vectors.delete_nodes(stale[i : i + _BATCH])
+        not_current: dict[InclusionExclusionOperator, list[LiteralValue]] = {"$nin": list(current or [""])}
+        older: dict[WhereOperator | LogicalOperator, LiteralValue] = {"$lt": cutoff}
+        self._sentences.delete(where={"$and": [{"version": not_current}, {"written_at": older}]})
+        if stale:
+            log.info("swept %d chunks of versions no article uses", len(stale))
+        return len(stale)
+
     def delete_article(self, article_id: str) -> bool:
         if self.get_article(article_id) is None:
             return False
@@ -287,17 +332,30 @@ class ArticleStore:
         got = self._sentences.query(query_embeddings=queries, n_results=top_k, where=where, include=["metadatas"])
         return list(dict.fromkeys(_text(m, "chunk_id") for m in _query_metadatas(got)))
 
+    def article_versions(self) -> dict[str, str]:
+        """article_id -> current version, for every article."""
+        got = self._articles.get(include=["metadatas"])
+        return {i: _text(m, "version") for i, m in zip(got["ids"], _metadatas(got), strict=True)}
+
+    def chunk_texts(self, versions: Mapping[str, str]) -> list[ChunkText]:
+        """The chunks of exactly these (article_id -> version) pairs, in article then chunk order."""
+        if not versions:
+            return []
+        filters = MetadataFilters(filters=[
+            MetadataFilter(key="article_id", value=list(versions), operator=FilterOperator.IN),
+            MetadataFilter(key="version", value=sorted(set(versions.values())), operator=FilterOperator.IN),
+        ])
+        # The ignore: ChromaVectorStore mis-annotates `filters` (see drop_other_versions).
+        nodes = self.chunk_vectors.get_nodes(None, filters=filters)  # type: ignore[arg-type]
+        chunks = [c for c in map(_StoredChunk.of, nodes) if versions.get(c.article_id) == c.version]
+        chunks.sort(key=lambda c: (c.article_id, c.start, c.part))
+        return [ChunkText(c.id, c.article_id, c.version, c.section, c.text) for c in chunks]
+
     def current_chunk_texts(self) -> tuple[list[str], list[str], list[str], list[str]]:
         """(ids, article ids, section paths, texts) of every chunk of the current article versions."""
-        got = self._articles.get(include=["metadatas"])
-        versions = [_text(m, "version") for m in _metadatas(got)]
-        if not versions:
-            return [], [], [], []
-        filters = MetadataFilters(filters=[MetadataFilter(key="version", value=versions, operator=FilterOperator.IN)])
-        # The ignore: ChromaVectorStore mis-annotates `filters` (see drop_other_versions).
-        current = self._current(self.chunk_vectors.get_nodes(None, filters=filters))  # type: ignore[arg-type]
-        return ([c.id for c, _ in current], [c.article_id for c, _ in current], [c.section for c, _ in current],
-                [c.text for c, _ in current])
+        chunks = self.chunk_texts(self.article_versions())
+        return [c.id for c in chunks], [c.article_id for c in chunks], [c.section for c in chunks], [
+            c.text for c in chunks]
 
     def chunks_by_id(self, ids: list[str], embedding: list[float]) -> list[ScoredChunk]:
         """Chunks of current versions by id (in the order of `ids`; unknown ids are skipped), scored by
@@ -307,7 +365,20 @@ class ArticleStore:
         except InternalError:
             # Chroma fails a query naming an id it does not hold: a concurrent replace or delete removed
             # one of them between the read and the query in `_chunks_by_id`. Reading again drops it.
+            pass
+        try:
             return self._chunks_by_id(ids, embedding)
+        except InternalError:
+            # Still failing: this process's vector index misses records another process wrote to the
+            # same embedded store. Score the ids one by one and leave out those it cannot find.
+            log.warning("the vector index misses chunks written by another process; restart to reload it")
+        found = []
+        for chunk_id in dict.fromkeys(ids):
+            try:
+                found += self._chunks_by_id([chunk_id], embedding)
+            except InternalError:
+                continue
+        return found
 
     def _chunks_by_id(self, ids: list[str], embedding: list[float]) -> list[ScoredChunk]:
         wanted = list(dict.fromkeys(ids))
@@ -361,8 +432,18 @@ class ArticleStore:
         meta: Metadata = {"value": value}
         self._meta.upsert(ids=[name], embeddings=_NO_VECTOR, metadatas=[meta])
 
+    def subscribe(self, on_change: Callable[[], None]) -> None:
+        """Call `on_change` after every commit or delete made through this store object (other
+        processes' writes show in `generation`)."""
+        self._listeners.append(on_change)
+
     def _bump_generation(self) -> None:
         self._set_meta_value(_GENERATION, uuid.uuid4().hex)
+        for on_change in self._listeners:
+            try:
+                on_change()
+            except Exception:  # a listener's failure must not fail the write that is already made
+                log.exception("updating after a store change failed")
 
 
 def _record(article_id: str, text: str, meta: Mapping[str, object]) -> ArticleRecord:

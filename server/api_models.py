@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from index.ingest import ARTICLE_ID_PATTERN
-from index.parsing import FORMATS
 from server.limits import (
     MAX_ARTICLE_CHARS,
     MAX_ARTICLE_IDS,
@@ -19,12 +17,30 @@ from server.limits import (
     MIN_TOP_K,
     question_error,
 )
+from server.services.articles import ARTICLE_ID_PATTERN, FORMATS
+
+
+def _utf8(value: str) -> str:
+    """JSON may carry a lone surrogate ("\\ud800"), which no UTF-8 text holds: refuse it here, before
+    it reaches the embedder or the store."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"contains an invalid character at position {exc.start} (a lone UTF-16 surrogate such as \\ud800): "
+            "send valid Unicode text"
+        ) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_utf8)]
+ArticleId = Annotated[str, Field(pattern=ARTICLE_ID_PATTERN)]
 
 
 class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
-    content: str = Field(..., max_length=MAX_TURN_CHARS)
+    content: Text = Field(..., max_length=MAX_TURN_CHARS)
 
 
 class AskRequest(BaseModel):
@@ -32,13 +48,19 @@ class AskRequest(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"question": "Who arranged the reception centers for returning prisoners?"}]},
     )
-    question: str = Field(..., description=f"1–{MAX_QUESTION_CHARS} characters after trimming.")
+    question: Text = Field(
+        ...,
+        description=f"1–{MAX_QUESTION_CHARS} characters after trimming.",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_QUESTION_CHARS},
+    )
     history: list[Turn] = Field(
         default_factory=list, max_length=MAX_HISTORY_TURNS, description="Earlier turns, oldest first."
     )
-    article_ids: list[str] | None = Field(None, max_length=MAX_ARTICLE_IDS, description="Search only these articles.")
+    article_ids: list[ArticleId] | None = Field(
+        None, max_length=MAX_ARTICLE_IDS, description="Search only these articles."
+    )
     top_k: int | None = Field(
-        None, ge=MIN_TOP_K, le=MAX_TOP_K, description="Passages to retrieve (default from settings)."
+        None, ge=MIN_TOP_K, le=MAX_TOP_K, strict=True, description="Passages to retrieve (default from settings)."
     )
 
     @field_validator("question")
@@ -81,10 +103,10 @@ class ArticleIn(BaseModel):
         json_schema_extra={"examples": [{"text": "# Harbour news\n\n## Ferries\n\nThe night ferry leaves at 22:15.\n",
                                          "title": "Harbour news", "format": "markdown", "id": "harbour-news"}]},
     )
-    text: str = Field(
+    text: Text = Field(
         ..., min_length=1, max_length=MAX_ARTICLE_CHARS, description="The article: plain text, Markdown or HTML."
     )
-    title: str | None = Field(
+    title: Text | None = Field(
         None, max_length=MAX_TITLE_CHARS, description="Default: the first heading, the HTML <title> or the text."
     )
     format: Literal[FORMATS] | None = Field(None, description="text, markdown or html; detected when omitted.")  # type: ignore[valid-type]

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.limits import MAX_TOP_K, MIN_TOP_K, question_error
-from server.services.articles import ArticleError, ArticleNotFound, format_of_file
+from server.running import RemoteArticles, announced, find_server
+from server.services.articles import ArticleError, ArticleNotFound, ArticleService, format_of_file
 
 if TYPE_CHECKING:
     from server.container import Container
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     ContainerFactory = Callable[[Settings], Container]
 
 EXIT_USAGE = 2
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 def main(argv: list[str] | None = None, *, make_container: ContainerFactory | None = None) -> int:
@@ -85,13 +87,32 @@ def _serve(args, settings: Settings, make_container: ContainerFactory) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.security import network_warning
 
     settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
+    if warning := network_warning(settings):
+        logging.getLogger("articlechat").warning(warning)
     where = f"http://{settings.host}:{settings.port}"
     print(f"articlechat: serving on {where} (store: {settings.store_location})", flush=True)
     app = create_app(container=make_container(settings))
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    with announced(settings, settings.host, settings.port) as forget:
+        app.state.on_shutdown.append(forget)
+        # A request still running after SIGTERM gets a few seconds, not minutes.
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                    access_log=False,  # server/request_log.py logs each request once
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     return 0
+
+
+def _writer(settings: Settings, make_container: ContainerFactory) -> ArticleService | RemoteArticles:
+    """Where writes go: the server running on this embedded store if there is one (see server/running.py),
+    else the store itself."""
+    remote = find_server(settings)
+    if remote is not None:
+        print(f"articlechat: a server is running on this store; sending the changes to it at {remote.url}",
+              file=sys.stderr)
+        return remote
+    return make_container(settings).articles
 
 
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -118,7 +139,7 @@ def _ingest(args, settings: Settings, make_container: ContainerFactory) -> int:
     if (args.article_id or args.title) and len(files) != 1:
         print("error: --id and --title need exactly one file", file=sys.stderr)
         return EXIT_USAGE
-    articles = make_container(settings).articles
+    articles = _writer(settings, make_container)
     seen_ids: dict[str, Path] = {}
     with tqdm(files, unit="file", disable=None, file=sys.stderr) as bar:
         for path in bar:
@@ -187,9 +208,12 @@ def _articles(args, settings: Settings, make_container: ContainerFactory) -> int
 
 def _delete(args, settings: Settings, make_container: ContainerFactory) -> int:
     try:
-        make_container(settings).articles.delete(args.article_id)
+        _writer(settings, make_container).delete(args.article_id)
     except ArticleNotFound as exc:
         print(f"error: {exc} (see `articlechat articles`)", file=sys.stderr)
+        return 1
+    except ArticleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"deleted {args.article_id}")
     return 0

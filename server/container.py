@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 from functools import cached_property
 
-from index.embedding import Embedder, LocalEmbedder
+from index.embedding import Embedder, make_embedder
 from index.ingest import IngestionService, IngestResult
 from index.store import ArticleStore, chroma_client
 from server.components.llm import OpenAIChat
@@ -29,7 +29,7 @@ class Container:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return LocalEmbedder(self.settings.embed_model or None, batch_size=self.settings.embed_batch_size)
+        return make_embedder(self.settings.embed_model or None, batch_size=self.settings.embed_batch_size)
 
     @cached_property
     def store(self) -> ArticleStore:

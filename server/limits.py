@@ -20,6 +20,27 @@ MAX_TITLE_CHARS = 500
 MAX_ARTICLE_CHARS = 2_000_000
 
 
+# Request bodies, limited as they stream in (a declared Content-Length over the limit is refused
+# before anything is read). /ask: the largest valid body, every character escaped as \uXXXX (6 bytes)
+# by a JSON encoder, plus room for the field names.
+MAX_ASK_BODY_BYTES = 6 * (MAX_QUESTION_CHARS + MAX_HISTORY_TURNS * MAX_TURN_CHARS + MAX_ARTICLE_IDS * 128) + 65_536
+# Article bodies: ARTICLECHAT_MAX_UPLOAD_BYTES for the article plus this much for the envelope
+# (multipart boundaries and headers, the JSON field names, title and id).
+ARTICLE_BODY_SLACK_BYTES = 65_536
+# Any other request (GET, DELETE…) has no business sending a body larger than this.
+DEFAULT_BODY_BYTES = 65_536
+# An id echoed back in an error message: at most this many ids, each cut to this length.
+MAX_ECHOED_IDS = 5
+MAX_ECHOED_CHARS = 64
+
+
+def echo_ids(ids: list[str]) -> str:
+    """Ids for an error message, capped so a huge request cannot make a huge response."""
+    shown = [i if len(i) <= MAX_ECHOED_CHARS else i[: MAX_ECHOED_CHARS - 1] + "…" for i in ids[:MAX_ECHOED_IDS]]
+    more = f" and {len(ids) - MAX_ECHOED_IDS} more" if len(ids) > MAX_ECHOED_IDS else ""
+    return ", ".join(shown) + more
+
+
 def question_error(question: str) -> str | None:
     """What is wrong with a (trimmed) question, or None."""
     if not question:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from server.hosts import DEFAULT_ALLOWED_HOSTS, configured_host, configured_origin, split_list
 from server.limits import MAX_TOP_K, MIN_TOP_K
 from server.services.evidence import EVIDENCE
 
@@ -58,10 +60,38 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     max_upload_bytes: int = Field(5_000_000, ge=1)
 
-    @field_validator("chroma_host", "openai_api_key", "openai_base_url", mode="before")
+    # Access control (README, "Access control"; enforced by server/security.py)
+    api_key: SecretStr | None = Field(None, description="Bearer key of every write (and read, with protect_reads).")
+    protect_reads: bool = Field(False, description="Require the API key on the read endpoints too.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Other web origins that may call the API (CORS, and writes); a,b or JSON.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS), description="Host names served (DNS rebinding); * = any.")
+
+    @field_validator("chroma_host", "openai_api_key", "openai_base_url", "api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        listed = split_list(value)
+        return [configured_origin(str(v)) for v in listed] if isinstance(listed, list) else listed
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        listed = split_list(value)
+        if listed == []:  # blank: the default, not a server that answers no one
+            return list(DEFAULT_ALLOWED_HOSTS)
+        return [configured_host(str(v)) for v in listed] if isinstance(listed, list) else listed
+
+    @model_validator(mode="after")
+    def _reads_need_a_key(self) -> Settings:
+        if self.protect_reads and self.api_key is None:
+            raise ValueError("ARTICLECHAT_PROTECT_READS=true needs ARTICLECHAT_API_KEY: set the key too")
+        return self
 
     @property
     def llm_enabled(self) -> bool:

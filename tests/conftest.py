@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-from index.embedding import LocalEmbedder
+from index.embedding import Embedder, make_embedder
 from server.app import create_app
 from server.container import Container
 from server.settings import Settings
@@ -24,8 +24,8 @@ SAMPLE_ID = "ukraine-russia-prisoner-exchange"
 
 
 @pytest.fixture(scope="session")
-def embedder() -> LocalEmbedder:
-    return LocalEmbedder()
+def embedder() -> Embedder:
+    return make_embedder(None)
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:

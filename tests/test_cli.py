@@ -6,11 +6,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from server.cli import main
@@ -132,3 +137,57 @@ def test_usage_errors_are_explained(tmp_path, run):
     assert top_k.returncode == 2 and "1-20" in top_k.stderr
     unknown = run(tmp_path, "ask", "Why?", "--article", "nope")
     assert unknown.returncode == 1 and "nope" in unknown.stderr
+
+
+def test_writes_go_through_a_server_running_on_the_same_store(tmp_path, run):
+    """An embedded store's vector index lives in each process: a second process writing it directly
+    left the server failing every question about the new article. The CLI sends its writes to the
+    running server instead, and the server, stopped mid-work, exits within seconds."""
+    store = tmp_path / "store"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "ARTICLECHAT_DATA_DIR": str(store), "ARTICLECHAT_SEED_SAMPLE": "false",
+           "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}
+    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], cwd=tmp_path,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not (store / "server.json").exists() or not _healthy(url):
+            assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+            time.sleep(0.2)
+        article = tmp_path / "ferry.md"
+        article.write_text("# Harbour\n\n## Ferries\n\nThe night ferry to Oslo leaves at 22:15.\n")
+        ingested = run(store, "ingest", str(article))
+        assert ingested.returncode == 0 and "sending the changes to it" in ingested.stderr
+        answer = httpx.post(f"{url}/ask", json={"question": "When does the night ferry to Oslo leave?"}, timeout=30)
+        assert answer.status_code == 200 and "22:15" in answer.json()["answer"]
+        assert run(store, "delete", "ferry").returncode == 0
+        assert httpx.get(f"{url}/articles", timeout=10).json() == []
+
+        long_article = "\n\n".join(f"Pier {n} loads cargo for island {n} every morning at dawn." for n in range(800))
+        threading.Thread(target=lambda: _post_quietly(f"{url}/articles", long_article), daemon=True).start()
+        time.sleep(1.0)  # the server is embedding it now
+        stopped = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        assert time.monotonic() - stopped < 10
+        assert not (store / "server.json").exists()
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _post_quietly(url: str, text: str) -> None:
+    try:
+        httpx.post(url, json={"id": "long", "text": text}, timeout=60)
+    except httpx.HTTPError:
+        pass  # the server stops under it

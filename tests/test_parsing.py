@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from index.chunking import MAX_CHUNKS, MAX_SENTENCES, SectionNodeParser
 from index.parsing import ArticleError, decode_bytes, detect_format, is_boilerplate, parse_article
-from index.sentences import split_sentences
+from index.sentences import MAX_SENTENCE_CHARS, split_sentences
 from tests.conftest import SAMPLE
 
 
@@ -192,3 +193,165 @@ def test_sentences_keep_abbreviations_quotes_and_offsets():
     start = text.index("The U.S.")
     first, *_ = split_sentences(text, start, start + 40)
     assert text[first[0] : first[1]] == "The U.S. State Department agreed."
+
+
+# --- bounded work: deep structures, long articles, characters no encoder takes ---------------------------
+
+
+def test_blank_lines_holding_spaces_still_separate_paragraphs():
+    """Several blank lines, some with spaces or tabs (as editors leave them), are one paragraph break:
+    the hard-wrapped lines between them are one paragraph each, not a paragraph per line."""
+    text = "The storm hit the coast on Monday\nand cut power to many homes.\n \n\t\nCrews worked overnight.\n"
+    a = parse_article(text, "text")
+    assert [a.text[s:e] for s, e in a.sections[0].paragraphs] == [
+        "The storm hit the coast on Monday and cut power to many homes.", "Crews worked overnight."]
+
+
+def test_a_run_of_plain_text_headings_nests_no_deeper_than_six():
+    text = "The lede comes first.\n\n" + "\n\n".join(f"Heading Number {i}" for i in range(1, 11))
+    a = parse_article(text + "\n\nThe body of the last section.\n", "text")
+    assert a.sections[-1].path == (*(f"Heading Number {i}" for i in range(1, 6)), "Heading Number 10")
+
+
+@pytest.mark.parametrize("depth", [1_000, 20_000])
+def test_deeply_nested_html_is_refused_with_what_to_fix(depth):
+    """1,000 nested <div> raised RecursionError (a 500); 100,000 kept a core busy for minutes."""
+    with pytest.raises(ArticleError, match=r"nests elements more than 256 deep.*close its tags"):
+        parse_article("<div>" * depth + "<p>Deep text.</p>", "html")
+
+
+def test_html_nested_within_bounds_is_read_whole():
+    html = "<article><p>Lede.</p>" + "<div><section>" * 100 + "<h2>Deep</h2><p>Deep <b>text</b>.</p>"
+    a = parse_article(html + "</section></div>" * 100 + "<p>After.</p></article>", "html")
+    assert [s.path for s in a.sections] == [(), ("Deep",)]
+    assert a.text == "Lede.\n\nDeep\n\nDeep text.\n\nAfter."
+
+
+def test_unclosed_paragraphs_list_items_and_cells_are_closed_as_browsers_do():
+    """html.parser nests every unclosed <p> in the previous one (deeper and deeper, and their text ran
+    together: "Para one.Para two.")."""
+    a = parse_article("<p>Para one.<p>Para two.<ul><li>One<li>Two</ul><table><tr><td>A<td>B<tr><td>C</table>",
+                      "html", title="T")
+    assert [a.text[s:e] for s, e in a.sections[0].paragraphs] == ["Para one.", "Para two.", "One", "Two", "A", "B", "C"]
+    many = parse_article("".join(f"<p>Paragraph {i}." for i in range(1_000)), "html", title="T")
+    assert len(many.sections[0].paragraphs) == 1_000
+
+
+@pytest.mark.parametrize("markup", ["<p>Text.</p><![foo bar]]>more", "<p>Text.</p><![ x", "<p>Text.</p><a href=\"x"])
+def test_html_that_html_parser_rejects_or_leaves_open_is_text(markup):
+    """`<![foo` made html.parser raise (BeautifulSoup's ParserRejectedMarkup: a 500)."""
+    assert parse_article(markup, "html", title="T").text.startswith("Text.")
+
+
+def test_html_unterminated_tags_are_read_as_text():
+    # Each unterminated "<a " made html.parser scan to the end again: 100 KB of them took 128 s.
+    a = parse_article("<p>Start.</p>" + "<a " * 3_000, "html", title="T")
+    assert a.text.startswith("Start.")
+
+
+def test_invalid_character_references_do_not_turn_the_page_into_text():
+    a = parse_article("<p>a &#y; b</p><p>c &#q; d</p><p>tail</p>", "html", title="T")
+    assert [a.text[s:e] for s, e in a.sections[0].paragraphs] == ["a &#y; b", "c &#q; d", "tail"]
+
+
+@pytest.mark.parametrize(("markdown", "limit"), [
+    ("> " * 100_000 + "Deep quote.", r"markup characters.*20,000"),
+    ("- " * 100_000 + "Deep list.", r"markup characters.*20,000"),
+    ("[" * 30_000 + "links", r"markup characters.*20,000"),
+    ("Words of a line\n" * 20_000, r"20,001 lines.*10,000"),
+])
+def test_markdown_beyond_any_article_is_refused(markdown, limit):
+    with pytest.raises(ArticleError, match=limit):
+        parse_article(markdown, "markdown")
+
+
+def test_html_beyond_any_article_is_refused():
+    with pytest.raises(ArticleError, match=r"30,001 tags and character references.*30,000"):
+        parse_article("<p>" + "&amp;" * 30_000, "html")
+
+
+def test_too_many_lines_paragraphs_or_headings_are_refused():
+    """50,000 short lines were 50,000 chunks to embed (and 57,000 paragraphs ran for > 300 s)."""
+    with pytest.raises(ArticleError, match=r"50,000 paragraphs and headings .*a line.* more than the 3,000"):
+        parse_article("A short line of text\n" * 50_000, "text")
+    paragraphs = "\n\n".join(f"Paragraph number {i} is here." for i in range(2_001))
+    with pytest.raises(ArticleError, match=r"2,001 paragraphs.* more than the 2,000"):
+        parse_article(paragraphs, "text")
+    assert len(parse_article(paragraphs.rsplit("\n\n", 1)[0], "text").sections[0].paragraphs) == 2_000
+    with pytest.raises(ArticleError, match=r"1,001 headings, more than the 1,000 sections"):
+        parse_article("Lede.\n\n" + "".join(f"## H{i}\n\nText {i}.\n\n" for i in range(1_001)), "markdown")
+
+
+def test_nul_characters_are_refused_in_text_as_in_bytes():
+    with pytest.raises(ArticleError) as from_bytes:
+        decode_bytes(b"Some text\x00more", "a.txt")
+    with pytest.raises(ArticleError) as from_text:
+        parse_article("Some text\x00more", "text", filename="a.txt")
+    assert str(from_text.value) == str(from_bytes.value)
+    with pytest.raises(ArticleError, match=r"the article looks binary \(it contains NUL bytes\)"):
+        parse_article("<p>Some\x00text</p>", "html")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_lone_surrogates_are_refused(fmt):
+    """JSON may carry "\\ud800" alone; no UTF-8 encoder takes it, so Chroma and the embedder failed later."""
+    with pytest.raises(ArticleError, match=r"lone surrogate \(U\+D83D\) at character 12"):
+        parse_article("Hello world \ud83d and more.", fmt)
+
+
+def test_a_sentence_longer_than_the_limit_is_cut_at_spaces():
+    text = "word " * 1_000 + "end. Next sentence."
+    spans = split_sentences(text)
+    assert [text[s:e] for s, e in spans][-1] == "Next sentence."
+    assert all(e - s <= MAX_SENTENCE_CHARS for s, e in spans)
+    assert all(text[s:e].split() == text[s:e].split(" ") for s, e in spans)  # no word is cut
+    assert " ".join(text[s:e] for s, e in spans) == text.strip()
+    unbroken = "x" * 2_500
+    assert split_sentences(unbroken) == [(0, 1_000), (1_000, 2_000), (2_000, 2_500)]
+
+
+def test_a_long_run_of_periods_is_read_once():
+    """Each period of a run was a new start for the sentence-end pattern, which then took the rest of the
+    run: quadratic (150 KB of periods did not finish in a minute)."""
+    text = "Wait... What?! " + "." * 20_000 + " x. Then it ended."
+    spans = [text[s:e] for s, e in split_sentences(text)]
+    assert spans[:2] == ["Wait...", "What?!"]
+    assert spans[-1] == "Then it ended."
+    assert all(len(span) <= MAX_SENTENCE_CHARS for span in spans)
+
+
+def words_and_specials(text: str) -> int:
+    return len(text.split()) + 2
+
+
+def test_chunking_refuses_more_sentences_or_chunks_than_an_article_has():
+    """Every chunk and sentence is embedded (~50 a second): a text of 5 MB was minutes of work."""
+    parser = SectionNodeParser(count_tokens=words_and_specials, max_tokens=16)
+    sentences = parse_article("Long\n\n" + "One more short sentence. " * (MAX_SENTENCES + 1), "text")
+    with pytest.raises(ArticleError, match=r"more than the 20,000 sentences"):
+        parser.chunk(sentences)
+    # Sentences of 10 words: one chunk each in a window of 16 tokens.
+    ten = "Ten words make up this sentence about the harbour today. "
+    with pytest.raises(ArticleError, match=r"more than the 2,000 passages"):
+        parser.chunk(parse_article("Long\n\n" + ten * (MAX_CHUNKS + 1), "text"))
+    fits = parse_article("Long\n\n" + ten * MAX_CHUNKS, "text")
+    assert len(parser.chunk(fits)) == MAX_CHUNKS
+
+
+def test_chunks_of_a_line_without_punctuation_fit_the_window():
+    """A line without a sentence end was one "sentence" (5 MB: 9 s to count its tokens), and one chunk
+    the model truncated to its first 256 tokens."""
+    article = parse_article("word " * 20_000, "text", title="T")
+    chunks = SectionNodeParser(count_tokens=words_and_specials).chunk(article)
+    assert all(len(c.text) <= 2 * MAX_SENTENCE_CHARS for c in chunks)
+    assert " ".join(c.text for c in chunks) == article.text
+
+
+def test_a_heading_longer_than_a_line_is_a_paragraph():
+    """Every chunk of a section embeds its heading again: a heading of 1 MB was 1 MB a chunk."""
+    long = "word " * 200
+    a = parse_article(f"Lede.\n\n## {long}\n\nBody.\n\n## Real heading\n\nMore.", "markdown")
+    assert [s.path for s in a.sections] == [(), ("Real heading",)]
+    assert a.text.startswith("Lede.\n\n" + long.strip() + "\n\nBody.")
+    html = parse_article(f"<title>{long}</title><p>Lede.</p><h2>{long}</h2><p>Body.</p>", "html")
+    assert not html.has_headings and html.title == "Lede. word word word word word word word…"

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 
 from server.api_models import ArticleDetail, ArticleIn, ArticleSummary, ErrorBody, IngestOut, SectionOut
 from server.dependencies import ArticlesDep
-from server.dependencies import articles as article_service
 from server.limits import MAX_TITLE_CHARS
+from server.security import ReadAccess, WriteAccess
 from server.services.articles import ARTICLE_ID_PATTERN, IngestResult
 
-
-class _SizeCheckedRoute(APIRoute):
-    """Refuses a body whose declared Content-Length is over the upload limit (413) before FastAPI reads
-    and parses it; what is actually read is checked again by the upload endpoint."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def size_checked(request: Request) -> Response:
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit():
-                article_service(request).check_request_size(int(declared))
-            return await handler(request)
-
-        return size_checked
-
-
-router = APIRouter(prefix="/articles", tags=["articles"], route_class=_SizeCheckedRoute)
+# Every route is a read (the key with ARTICLECHAT_PROTECT_READS); the writes add WriteAccess.
+router = APIRouter(prefix="/articles", tags=["articles"], dependencies=[ReadAccess])
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "No article has this id."}}
 UNCHANGED: Responses = {200: {"model": IngestOut, "description": "Unchanged: already indexed as is."}}
@@ -67,6 +49,7 @@ def get_article(article_id: str, articles: ArticlesDep) -> ArticleDetail:
 @router.post(
     "",
     status_code=201,
+    dependencies=[WriteAccess],
     response_model=IngestOut,
     responses={
         **UNCHANGED,
@@ -80,7 +63,10 @@ def add_article(body: ArticleIn, response: Response, articles: ArticlesDep) -> I
     return _ingested(result, response)
 
 
-@router.post("/upload", status_code=201, response_model=IngestOut, responses={**UNCHANGED, **ADD_ERRORS})
+@router.post(
+    "/upload", status_code=201, response_model=IngestOut, responses={**UNCHANGED, **ADD_ERRORS},
+    dependencies=[WriteAccess],
+)
 def upload_article(
     file: Annotated[UploadFile, File(description="The article: a .txt, .md or .html file, UTF-8.")],
     response: Response,
@@ -106,7 +92,7 @@ def _ingested(result: IngestResult, response: Response) -> IngestOut:
     )
 
 
-@router.delete("/{article_id}", status_code=204, responses=NOT_FOUND)
+@router.delete("/{article_id}", status_code=204, responses=NOT_FOUND, dependencies=[WriteAccess])
 def delete_article(article_id: str, articles: ArticlesDep) -> Response:
     """Remove an article and all its passages."""
     articles.delete(article_id)

@@ -11,9 +11,10 @@ from fastapi.responses import StreamingResponse
 
 from server.api_models import AskRequest, AskResponse, CitationOut, ErrorBody
 from server.dependencies import AnswersDep
+from server.security import ReadAccess
 from server.services.results import CitationsEvent, DeltaEvent, DoneEvent, StreamEvent
 
-router = APIRouter(tags=["ask"])
+router = APIRouter(tags=["ask"], dependencies=[ReadAccess])  # reads, though POSTed
 log = logging.getLogger("articlechat")
 ERRORS: dict[int | str, dict] = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
 

@@ -33,9 +33,6 @@ __all__ = [
 log = logging.getLogger("articlechat")
 
 SAMPLE_ARTICLE = "ukraine-russia-prisoner-exchange.txt"
-# A request's declared size may exceed the article's by its envelope (multipart boundaries and
-# headers, JSON escaping): refuse only what is clearly too large before reading it.
-REQUEST_SLACK_BYTES = 64_000
 
 
 class ArticleNotFound(LookupError):
@@ -151,17 +148,14 @@ class ArticleService:
             raise ArticleTooLarge(f"{filename} is larger than {self.max_upload_bytes} bytes")
         return self.add_file(data, filename, article_id=article_id, title=title)
 
-    def check_request_size(self, declared: int) -> None:
-        """Refuse a request before reading it when its declared size cannot hold an acceptable article."""
-        if declared > self.max_upload_bytes + REQUEST_SLACK_BYTES:
-            raise ArticleTooLarge(
-                f"the request is larger than {self.max_upload_bytes} bytes: send a smaller article"
-            )
-
     def delete(self, article_id: str) -> None:
         """Remove an article and all its chunks; ArticleNotFound when there is none."""
         if not self.ingestion.delete(article_id):
             raise ArticleNotFound(article_id)
+
+    def sweep(self) -> int:
+        """Remove what crashed or failed writes left behind (invisible, but it takes space)."""
+        return self.store.sweep()
 
     # --- the bundled sample -----------------------------------------------------------------------
     def seed_sample(self) -> IngestResult | None:

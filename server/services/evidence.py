@@ -19,7 +19,7 @@ class EvidenceModel:
     """
 
     overlap_weight: float = 0.25
-    min_evidence: float = 0.49
+    min_evidence: float = 0.50
 
     def evidence(self, cosine: float, overlap: float) -> float:
         return cosine + self.overlap_weight * overlap

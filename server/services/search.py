@@ -8,8 +8,9 @@ import numpy as np
 
 from index.embedding import Embedder
 from index.retrieval import HybridRetriever
-from index.store import ArticleStore, ScoredChunk
+from index.store import ArticleStore, ScoredChunk, SentenceVector
 from index.text import content_stems, innermost_heading
+from server.limits import echo_ids
 from server.services.evidence import EVIDENCE, EvidenceModel
 from server.services.question import Question
 from server.services.results import Citation, citations
@@ -17,12 +18,15 @@ from server.services.scoring import ScoredSentence, score_sentences
 
 # Evidence when no sentence could be scored: below any threshold.
 NO_EVIDENCE = -1.0
+# An article replaced or deleted while its passages are read may lose its old sentences, or meet its
+# new version in the same result: then the search runs again (the registry names one version by then).
+READ_ATTEMPTS = 3
 
 
 class UnknownArticles(LookupError):
     def __init__(self, ids: list[str]):
         super().__init__(
-            f"unknown article id(s): {', '.join(ids)}; GET /articles (or `articlechat articles`) lists the indexed ones"
+            f"unknown article id(s): {echo_ids(ids)}; GET /articles (or `articlechat articles`) lists the indexed ones"
         )
         self.ids = ids
 
@@ -66,20 +70,33 @@ class PassageSearch:
     def find(self, question: Question, article_ids: list[str] | None, top_k: int) -> Passages:
         self.check_articles(article_ids)
         embedding = np.asarray(self.embedder.embed_query(question.search_text), dtype=np.float32)
-        found = self.retriever.retrieve(embedding.tolist(), question.search_text, top_k, article_ids)
-        chunks, named_ids = found.chunks, found.naming_section
+        for _ in range(READ_ATTEMPTS):
+            found = self.retriever.retrieve(embedding.tolist(), question.search_text, top_k, article_ids)
+            sentences = self.store.sentences_of([c.id for c in found.chunks])
+            consistent = _one_version_each(found.chunks, sentences)
+            if len(consistent) == len(found.chunks):
+                break
+        chunks, named_ids = consistent, found.naming_section
         topic = _asks_only_about(question.search_text, [c for c in chunks if c.id in named_ids])
         if topic:  # the named section's passages first, in article order
             chunks = sorted((c for c in chunks if c.id in named_ids), key=lambda c: c.start) + [
                 c for c in chunks if c.id not in named_ids]
         named = {n for n, c in enumerate(chunks, start=1) if c.id in named_ids}
-        sentences = self.store.sentences_of([c.id for c in chunks])
+        sentences = [s for s in sentences if s.chunk_id in {c.id for c in chunks}]
         scored = score_sentences(question.search_text, embedding, chunks, sentences, named, self.evidence)
-        if scored:
-            evidence = max(s.evidence for s in scored)
-        else:
-            evidence = chunks[0].score if chunks else NO_EVIDENCE
+        evidence = max((s.evidence for s in scored), default=NO_EVIDENCE)
         return Passages(question, chunks, scored, evidence, topic and bool(scored), list(question.warnings))
+
+
+def _one_version_each(chunks: list[ScoredChunk], sentences: list[SentenceVector]) -> list[ScoredChunk]:
+    """The chunks whose sentences are still there, of one version of each article (its best chunk's)."""
+    with_sentences = {s.chunk_id for s in sentences}
+    version: dict[str, str] = {}
+    kept = []
+    for chunk in chunks:
+        if chunk.id in with_sentences and version.setdefault(chunk.article_id, chunk.version) == chunk.version:
+            kept.append(chunk)
+    return kept
 
 
 def _asks_only_about(search_text: str, naming: list[ScoredChunk]) -> bool:

@@ -46,6 +46,54 @@ async function apiError(response) {
   return `The server answered ${response.status} ${response.statusText}.`;
 }
 
+// ---- API key -----------------------------------------------------------------------------------
+// A server started with ARTICLECHAT_API_KEY answers 401 to a request without the key: the reader is asked
+// for it once, it is kept for this tab (sessionStorage) and sent with every request from then on.
+
+const KEY_STORAGE = "articlechat.apikey";
+let keyQuestion = null; // the open key dialog, shared by the requests refused meanwhile
+
+function withKey(options) {
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  if (!key) return options;
+  const headers = new Headers(options.headers);
+  headers.set("Authorization", `Bearer ${key}`);
+  return { ...options, headers };
+}
+
+// fetch() for the API: with the key once there is one; a 401 asks for it, then the request is sent again.
+async function api(url, options = {}) {
+  const sent = sessionStorage.getItem(KEY_STORAGE);
+  const response = await fetch(url, withKey(options));
+  if (response.status !== 401) return response;
+  if (sessionStorage.getItem(KEY_STORAGE) === sent) { // no other request got a key meanwhile
+    const key = await askForKey(sent ? "The server did not accept the key: check it and enter it again."
+      : "This server asks for its API key (ARTICLECHAT_API_KEY, set by whoever runs it).");
+    if (!key) return response; // cancelled: the caller shows the server's message
+    sessionStorage.setItem(KEY_STORAGE, key);
+  }
+  const retried = await fetch(url, withKey(options));
+  if (retried.status === 401) sessionStorage.removeItem(KEY_STORAGE); // a wrong key: asked again next time
+  return retried;
+}
+
+function askForKey(reason) {
+  keyQuestion ??= new Promise((resolve) => {
+    const dialog = $("key-dialog");
+    $("key-dialog-reason").textContent = reason;
+    $("api-key").value = "";
+    dialog.returnValue = "";
+    dialog.addEventListener("close", () => {
+      keyQuestion = null;
+      resolve(dialog.returnValue === "ok" ? $("api-key").value.trim() : "");
+    }, { once: true });
+    dialog.showModal();
+  });
+  return keyQuestion;
+}
+
+$("key-cancel").addEventListener("click", () => $("key-dialog").close("cancel"));
+
 // ---- thread ------------------------------------------------------------------------------------
 
 function citationLabel(c) {
@@ -125,7 +173,7 @@ async function ask(question) {
   render();
   questionBox.value = "";
   try {
-    const response = await fetch("/ask/stream", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const response = await api("/ask/stream", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     if (!response.ok) throw new Error(await apiError(response));
     await readStream(response, turn);
   } catch (err) {
@@ -183,7 +231,7 @@ function showAskError(message) {
 
 async function openArticle(citation, answer = "") {
   const dialog = $("article-view");
-  const response = await fetch(`/articles/${encodeURIComponent(citation.article_id)}`);
+  const response = await api(`/articles/${encodeURIComponent(citation.article_id)}`);
   if (!response.ok) {
     showAskError(`Could not open “${citation.article_title}”: ${await apiError(response)}`);
     return;
@@ -261,7 +309,7 @@ $("article-view-close").addEventListener("click", () => $("article-view").close(
 // ---- articles panel ----------------------------------------------------------------------------
 
 async function loadArticles() {
-  const response = await fetch("/articles");
+  const response = await api("/articles");
   if (!response.ok) { showArticlesError(await apiError(response)); return; }
   articles = await response.json();
   const list = $("article-list");
@@ -288,7 +336,7 @@ function showArticlesError(message) {
 
 async function deleteArticle(article) {
   if (!confirm(`Delete “${article.title}” and all its passages?`)) return;
-  const response = await fetch(`/articles/${encodeURIComponent(article.id)}`, { method: "DELETE" });
+  const response = await api(`/articles/${encodeURIComponent(article.id)}`, { method: "DELETE" });
   if (!response.ok && response.status !== 404) { showArticlesError(await apiError(response)); return; }
   showArticlesError(null);
   excluded.delete(article.id);
@@ -323,7 +371,7 @@ $("add-form").addEventListener("submit", async (event) => {
   $("add-submit").disabled = true;
   status.textContent = "Indexing…";
   try {
-    const response = await fetch(url, request);
+    const response = await api(url, request);
     if (!response.ok) throw new Error(await apiError(response));
     const added = await response.json();
     status.textContent = added.status === "unchanged"
@@ -349,7 +397,7 @@ async function loadStarters() {
   const perArticle = articles.length === 1 ? 4 : 2;
   const questions = [];
   for (const a of articles.slice(0, 3)) {
-    const response = await fetch(`/articles/${encodeURIComponent(a.id)}`);
+    const response = await api(`/articles/${encodeURIComponent(a.id)}`);
     if (!response.ok) continue;
     const headed = (await response.json()).sections.filter((s) => s.path.length);
     const step = Math.max(1, Math.floor(headed.length / perArticle));
