@@ -3,6 +3,8 @@ directories, and the real app served by uvicorn on 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import threading
 import time
@@ -102,3 +104,23 @@ def sample_server(tmp_path_factory, embedder) -> Iterator[LiveServer]:
 def api(sample_server) -> Iterator[httpx.Client]:
     with sample_server.client() as client:
         yield client
+
+
+# The browser tests (tests/test_ui*.py) drive Debian's Chromium through Playwright.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Without these, Chromium phones home at start and on a closed network waits for it.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

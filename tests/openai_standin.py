@@ -35,7 +35,8 @@ def _words(text: str) -> set[str]:
 
 def answer_from_prompt(prompt: str) -> str:
     question = (re.search(r"^Question:\s*(.+)$", prompt, re.MULTILINE) or [None, ""])[1]
-    passages = re.findall(r"^\[(\d+)\][^\n]*\n(.*?)(?=\n\n\[\d+\]|\n\nQuestion:|\Z)", prompt, re.MULTILINE | re.DOTALL)
+    passages = re.findall(r"^\[(\d+)\][^\n]*\n(.*?)(?=\n\n\[\d+\]|\n\n=== END OF PASSAGES ===|\n\nQuestion:|\Z)",
+                          prompt, re.MULTILINE | re.DOTALL)
     best, best_overlap = None, 0
     for n, text in passages:
         overlap = len(_words(question) & _words(text))

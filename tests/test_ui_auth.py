@@ -3,26 +3,10 @@ a refused write asks for the key, then goes through; the key goes with every req
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from tests.test_ui import CHROMIUM, CHROMIUM_ARGS, expect, playwright_api, shot
+from tests.test_ui import expect, shot
 
 KEY = "ui-key-3b9e"
 KEY_STORAGE = "sessionStorage.getItem('articlechat.apikey')"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_adding_an_article_asks_for_the_key_then_succeeds(browser, make_container, start_server):
