@@ -254,9 +254,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--limit", type=int, help="only the first N questions of each set (a quick check)")
     parser.add_argument("--out", type=Path, default=RESULTS / "eval.json")
     args = parser.parse_args(argv)
-    from index.embedding import LocalEmbedder
+    from index.embedding import make_embedder
 
-    embedder = LocalEmbedder()
+    embedder = make_embedder()
     results = []
     for name in args.sets:
         if name in ("sample", "sections"):

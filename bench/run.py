@@ -137,9 +137,9 @@ def main() -> None:
     args = parser.parse_args()
     if not SQUAD_DOCS.is_dir():
         sys.exit(f"missing {SQUAD_DOCS}: the benchmark reads the shared evaluation set beside the checkout")
-    from index.embedding import LocalEmbedder
+    from index.embedding import make_embedder
 
-    embedder = LocalEmbedder()
+    embedder = make_embedder()
     results = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "embedding": bench_embedding(embedder),

@@ -75,11 +75,6 @@ def make_embedder(model_path: str | Path | None = None, batch_size: int = DEFAUL
     return OnnxEmbedder(batch_size=batch_size)
 
 
-def LocalEmbedder(model_path: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> Embedder:
-    """Deprecated name of `make_embedder`, kept for callers written before the ONNX default."""
-    return make_embedder(model_path, batch_size)
-
-
 def _embed_sorted(model: BaseEmbedding, texts: list[str]) -> list[list[float]]:
     """Embeds `texts` in batches of similar length (little padding: this halves ingestion time),
     returned in the input order."""
