@@ -26,7 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from index.store import ArticleStore, ChunkText, ScoredChunk
+from index.store import ArticleStore, ScoredChunk, StoredChunk
 from index.text import heading_named_in, lexical_terms
 
 RRF_K = 60  # the usual constant: damps the weight of the very first ranks
@@ -109,7 +109,7 @@ class LexicalIndex:
         versions = self._store.article_versions()
         articles = {a: t for a, t in self._snapshot.articles.items() if versions.get(a) == t.version}
         changed = {a: v for a, v in versions.items() if a not in articles}
-        read: dict[str, list[ChunkText]] = defaultdict(list)
+        read: dict[str, list[StoredChunk]] = defaultdict(list)
         for chunk in self._store.chunk_texts(changed):
             read[chunk.article_id].append(chunk)
         for article_id, chunks in read.items():

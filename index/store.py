@@ -108,15 +108,6 @@ class SentenceVector:
 
 
 @dataclass(frozen=True)
-class ChunkText:
-    id: str
-    article_id: str
-    version: str
-    section: str
-    text: str
-
-
-@dataclass(frozen=True)
 class SentenceRecord:
     """One sentence of a chunk, as `add_version` writes it: [start, end) in the stored article text."""
 
@@ -131,7 +122,7 @@ class SentenceRecord:
 
 
 @dataclass(frozen=True)
-class _StoredChunk:
+class StoredChunk:
     """A chunk record as read back from the chunk collection."""
 
     id: str
@@ -144,7 +135,7 @@ class _StoredChunk:
     text: str
 
     @classmethod
-    def of(cls, node: BaseNode) -> _StoredChunk:
+    def of(cls, node: BaseNode) -> StoredChunk:
         meta = node.metadata
         return cls(
             node.node_id, _text(meta, "article_id"), _text(meta, "version"), _text(meta, "section"),
@@ -337,7 +328,7 @@ class ArticleStore:
         got = self._articles.get(include=["metadatas"])
         return {i: _text(m, "version") for i, m in zip(got["ids"], _metadatas(got), strict=True)}
 
-    def chunk_texts(self, versions: Mapping[str, str]) -> list[ChunkText]:
+    def chunk_texts(self, versions: Mapping[str, str]) -> list[StoredChunk]:
         """The chunks of exactly these (article_id -> version) pairs, in article then chunk order."""
         if not versions:
             return []
@@ -347,9 +338,9 @@ class ArticleStore:
         ])
         # The ignore: ChromaVectorStore mis-annotates `filters` (see drop_other_versions).
         nodes = self.chunk_vectors.get_nodes(None, filters=filters)  # type: ignore[arg-type]
-        chunks = [c for c in map(_StoredChunk.of, nodes) if versions.get(c.article_id) == c.version]
+        chunks = [c for c in map(StoredChunk.of, nodes) if versions.get(c.article_id) == c.version]
         chunks.sort(key=lambda c: (c.article_id, c.start, c.part))
-        return [ChunkText(c.id, c.article_id, c.version, c.section, c.text) for c in chunks]
+        return chunks
 
     def current_chunk_texts(self) -> tuple[list[str], list[str], list[str], list[str]]:
         """(ids, article ids, section paths, texts) of every chunk of the current article versions."""
@@ -412,10 +403,10 @@ class ArticleStore:
         ]
 
     # --- helpers --------------------------------------------------------------------------------
-    def _current(self, nodes: Iterable[BaseNode]) -> list[tuple[_StoredChunk, str]]:
+    def _current(self, nodes: Iterable[BaseNode]) -> list[tuple[StoredChunk, str]]:
         """The chunks whose (article_id, version) is their article's current version in the registry,
         each with the article's title, in the given order: the one version filter of every read."""
-        chunks = [_StoredChunk.of(n) for n in nodes]
+        chunks = [StoredChunk.of(n) for n in nodes]
         current = self.current_versions(c.article_id for c in chunks)
         kept = []
         for chunk in chunks:

@@ -129,8 +129,6 @@ class ArticleService:
     ) -> IngestResult:
         """Add or replace an article given as text (format detected when None). Raises ArticleError
         for an unusable article."""
-        if not text.strip():
-            raise ArticleError("text is blank: send the article's text")
         return self.ingestion.ingest_text(text, fmt, article_id=article_id, title=title)
 
     def add_file(
