@@ -99,7 +99,7 @@ def parity(repeats: int, rounds: int) -> dict[str, Any]:
 
     cos = cosines(passes["onnx"][0]["vectors"], passes["torch"][0]["vectors"])
     texts = chunks + sentences
-    differing = sum(onnx.count_tokens(t) != torch.count_tokens(t) for t in texts)
+    differing = sum(a != b for a, b in zip(onnx.count_tokens(texts), torch.count_tokens(texts), strict=True))
     worst = int(cos.argmin())
     figures: dict[str, Any] = {}
     for name, embedder in embedders.items():

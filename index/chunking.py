@@ -22,7 +22,7 @@ from index.parsing import ArticleError, ParsedArticle, parse_article
 from index.sentences import iter_sentences
 from index.text import SECTION_SEPARATOR
 
-# [CLS] and [SEP]: the model adds them to every input, and `count_tokens` counts them once per call.
+# [CLS] and [SEP]: the model adds them to every input, and `count_tokens` counts them once per text.
 SPECIAL_TOKENS = 2
 # all-MiniLM-L6-v2's input window (its max_seq_length); the ingestion service passes the model's own.
 DEFAULT_MAX_TOKENS = 256
@@ -59,13 +59,16 @@ def embed_header(section_path: Sequence[str]) -> str:
 class SectionNodeParser(NodeParser):
     """Chunks a parsed article by its sections.
 
-    `max_tokens` is the embedding window; `count_tokens` counts the model's word pieces.
+    `max_tokens` is the embedding window; `count_tokens` counts the model's word pieces in each of a
+    list of texts (in one call: the embedders' tokenizers count a batch in parallel, without the GIL).
     """
 
     max_tokens: int = DEFAULT_MAX_TOKENS
-    _count_tokens: Callable[[str], int] = PrivateAttr()
+    _count_tokens: Callable[[list[str]], list[int]] = PrivateAttr()
 
-    def __init__(self, count_tokens: Callable[[str], int], max_tokens: int = DEFAULT_MAX_TOKENS, **kwargs: Any):
+    def __init__(
+        self, count_tokens: Callable[[list[str]], list[int]], max_tokens: int = DEFAULT_MAX_TOKENS, **kwargs: Any
+    ):
         super().__init__(max_tokens=max_tokens, **kwargs)
         self._count_tokens = count_tokens
 
@@ -87,15 +90,20 @@ class SectionNodeParser(NodeParser):
                                        "an article can have")
             plan.append((section.path, unit_sentences))
 
+        # Every sentence's and header's tokens counted in one call; special tokens come once per chunk, so
+        # a sentence costs its count without them (at least 1), and a header too.
+        headers = [embed_header(path) for path, _ in plan]
+        spans = [span for _, unit_sentences in plan for sentences in unit_sentences for span in sentences]
+        counts = self._count_tokens([*headers, *(article.text[s:e] for s, e in spans)])
+        costs = iter(max(n - SPECIAL_TOKENS, 1) for n in counts[len(headers) :])
+
         chunks: list[Chunk] = []
-        for path, unit_sentences in plan:
-            header = embed_header(path)
-            # The special tokens come once per chunk: take them from the window, and from the header's count.
-            header_tokens = self._count_tokens(header) - SPECIAL_TOKENS if header else 0
+        for (path, unit_sentences), header, header_count in zip(plan, headers, counts[: len(headers)], strict=True):
+            header_tokens = header_count - SPECIAL_TOKENS if header else 0
             budget = self.max_tokens - SPECIAL_TOKENS - header_tokens
             part = 0
             for sentences in unit_sentences:
-                for piece in self._pack(article.text, sentences, budget):
+                for piece in self._pack(sentences, [next(costs) for _ in sentences], budget):
                     if len(chunks) == MAX_CHUNKS:
                         raise ArticleError(f"the article is too long: it makes more than the {MAX_CHUNKS:,} "
                                            "passages an article can have")
@@ -106,14 +114,14 @@ class SectionNodeParser(NodeParser):
                     part += 1
         return chunks
 
-    def _pack(self, text: str, sentences: list[tuple[int, int]], budget: int) -> Iterator[list[tuple[int, int]]]:
-        """Greedily group consecutive sentences into pieces of at most `budget` tokens (lazily: the
-        caller stops counting tokens once it has too many)."""
+    @staticmethod
+    def _pack(
+        sentences: list[tuple[int, int]], costs: list[int], budget: int
+    ) -> Iterator[list[tuple[int, int]]]:
+        """Greedily group consecutive sentences into pieces of at most `budget` tokens."""
         current: list[tuple[int, int]] = []
         used = 0
-        for span in sentences:
-            # Special tokens are counted once per piece, not once per sentence; a sentence costs at least 1.
-            cost = max(self._count_tokens(text[span[0] : span[1]]) - SPECIAL_TOKENS, 1)
+        for span, cost in zip(sentences, costs, strict=True):
             if current and used + cost > budget:
                 yield current
                 current, used = [], 0

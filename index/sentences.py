@@ -25,6 +25,11 @@ _END = re.compile(r"(?<![.!?])[.!?]++[\"'”’)\]]*+(?=\s+[\"'“‘(\[]?[A-Z0-
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
 # Up to the last whitespace of a window: `.*` runs to the window's end and backs off to it.
 _UP_TO_LAST_SPACE = re.compile(r".*\s", re.DOTALL)
+# A line longer than this is searched for sentence ends a window at a time: one regular-expression
+# search over a 5 MB line without punctuation holds the GIL for ~75 ms, and the server's other
+# requests wait for it.
+_WINDOW_CHARS = 65_536
+_INSIDE_WORD = re.compile(r"(?<=\w)\w")
 # How far before a period to look for the word it ends: longer than any abbreviation or dotted acronym
 # ("approx.", "U.S.A."), short enough to stay cheap on every candidate end.
 _LOOK_BACK = 20
@@ -84,12 +89,26 @@ def iter_sentences(text: str, start: int = 0, end: int | None = None) -> Iterato
         if b_end == -1:
             b_end = end
         cursor = b_start
-        # On the line alone, so that its first mark starts a run even when `start` falls inside one.
-        for match in _END.finditer(text[b_start:b_end]):
-            dot, match_end = b_start + match.start(), b_start + match.end()
-            if match.group(0) == "." and _is_abbreviation(text, dot):
-                continue
-            yield from _cut(text, cursor, match_end)
-            cursor = match_end
+        for w_start, w_end in _windows(text, b_start, b_end):
+            # On the window alone, so that the line's first mark starts a run even when `start` falls
+            # inside one (a window boundary lies inside a word, where no run is).
+            for match in _END.finditer(text[w_start:w_end]):
+                dot, match_end = w_start + match.start(), w_start + match.end()
+                if match.group(0) == "." and _is_abbreviation(text, dot):
+                    continue
+                yield from _cut(text, cursor, match_end)
+                cursor = match_end
         yield from _cut(text, cursor, b_end)
         b_start = b_end + 1
+
+
+def _windows(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """[start, end) in windows of about _WINDOW_CHARS, each boundary between two word characters,
+    which no sentence end (marks, closers, spaces, one capital) spans."""
+    while end - start > _WINDOW_CHARS:
+        inside = _INSIDE_WORD.search(text, start + _WINDOW_CHARS, end)
+        if not inside:
+            break
+        yield start, inside.start()
+        start = inside.start()
+    yield start, end

@@ -50,9 +50,12 @@ log = logging.getLogger("articlechat")
 # Registry and meta records need a vector, but nothing ever searches them by one.
 _NO_VECTOR: list[PyEmbedding] = [[0.0]]
 _COSINE = {"hnsw:space": "cosine"}
-# Records per write call: the embedded Chroma accepts at most 5,461 (`client.get_max_batch_size()`)
-# and a Chroma server may accept fewer; ChromaVectorStore.add's own batches (41,665) are above both.
-_BATCH = 2000
+# Records per write call. The embedded Chroma holds the GIL through a write (its bindings release it
+# for reads only), ~0.6 ms a record on 2 cores, so every other request of the server waits for it:
+# 2,000 at once stalled /healthz 570 ms, 64 at once 63 ms, for +30 % write time (a write is ~3 % of
+# an ingest; the embedding is the rest). Also below the embedded Chroma's 5,461 per call and a
+# server's limit; ChromaVectorStore.add's own batches (41,665) are above both.
+_BATCH = 64
 # `search` asks Chroma for this many candidates beyond `top_k`, for records of a superseded version, which
 # are dropped afterwards: they exist only between a write and its clean-up (one writer at a time) or after
 # a crash, so few of them can rank high at once. A margin, not a bound: when more of them rank that high,
@@ -162,6 +165,7 @@ class ArticleStore:
     def __init__(self, client: ClientAPI, prefix: str = "articlechat", location: str = ""):
         self.location = location
         self._listeners: list[Callable[[], None]] = []
+        self._counts: tuple[str, tuple[int, int]] | None = None  # (generation, counts), see `counts`
         # embedding_function=None: we always pass vectors; Chroma's default function would try to
         # download a model.
         chunks = client.get_or_create_collection(f"{prefix}-chunks", metadata=_COSINE, embedding_function=None)
@@ -213,7 +217,13 @@ class ArticleStore:
         self._set_meta_value(_SAMPLE_SEEDED, datetime.now(UTC).isoformat(timespec="seconds"))
 
     def counts(self) -> tuple[int, int]:
-        return self._articles.count(), sum(r.chunk_count for r in self.list_articles())
+        """(articles, chunks), recounted only when the generation changed: counting chunks reads every
+        article's record, too much for each /healthz probe of a large store."""
+        generation = self.generation()
+        if self._counts is None or self._counts[0] != generation:
+            # Read after the generation: a write landing in between is recounted on the next call.
+            self._counts = generation, (self._articles.count(), sum(r.chunk_count for r in self.list_articles()))
+        return self._counts[1]
 
     # --- writes ---------------------------------------------------------------------------------
     def add_version(self, nodes: Sequence[BaseNode], sentences: Sequence[SentenceRecord]) -> None:

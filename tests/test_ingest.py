@@ -134,7 +134,7 @@ def test_long_section_is_split_at_sentences_within_the_model_window(make_contain
     for ch in chunks:
         assert record.text[ch.start : ch.end] == ch.text
         assert ch.text.startswith("Sentence number") and ch.text.endswith(".")  # cut at sentence ends
-        assert c.embedder.count_tokens("Expansion\n" + ch.text) <= c.embedder.max_tokens
+        assert c.embedder.count_tokens(["Expansion\n" + ch.text])[0] <= c.embedder.max_tokens
     assert " ".join(ch.text for ch in chunks) == " ".join(sentences)
 
 

@@ -320,8 +320,8 @@ def test_a_long_run_of_periods_is_read_once():
     assert all(len(span) <= MAX_SENTENCE_CHARS for span in spans)
 
 
-def words_and_specials(text: str) -> int:
-    return len(text.split()) + 2
+def words_and_specials(texts: list[str]) -> list[int]:
+    return [len(text.split()) + 2 for text in texts]
 
 
 def test_chunking_refuses_more_sentences_or_chunks_than_an_article_has():

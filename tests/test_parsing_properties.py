@@ -9,9 +9,11 @@ too) and bounded: ~200 examples a test.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -62,8 +64,8 @@ only_headings = st.lists(st.sampled_from(["Heading One", "Another Title", "Part 
 inputs = st.one_of(fragments, any_text, long_lines, only_headings, refused)
 
 
-def count_tokens(text: str) -> int:
-    return len(text.split()) + 2
+def count_tokens(texts: list[str]) -> list[int]:
+    return [len(text.split()) + 2 for text in texts]
 
 
 def check_offsets(article: ParsedArticle) -> None:
@@ -152,7 +154,7 @@ import json, sys, time, warnings
 warnings.simplefilter("ignore")
 from index.chunking import SectionNodeParser
 from index.parsing import ArticleError, parse_article
-parser = SectionNodeParser(count_tokens=lambda t: len(t.split()) + 2)
+parser = SectionNodeParser(count_tokens=lambda ts: [len(t.split()) + 2 for t in ts])
 def work(raw, fmt):
     try:
         parser.chunk(parse_article(raw, fmt))
@@ -186,3 +188,25 @@ def test_parsing_and_chunking_take_time_linear_in_the_input(shape):
         pytest.fail(f"{shape}: parsing and chunking 1 MB and 4 MB twice took over 2 minutes")
     one, four = json.loads(done.stdout)
     assert four < 8 * one + 0.5, f"{shape}: 1 MB in {one:.2f} s, 4 MB in {four:.2f} s"
+
+
+# Long texts are worked on a slice at a time so that no single call holds the GIL for long (the
+# server answers other requests meanwhile); with tiny slices, every boundary case is met, and the
+# result must be what one call over the whole text gives.
+@PROPERTIES
+@given(text=fragments)
+def test_whitespace_is_collapsed_the_same_a_slice_at_a_time(text):
+    from index import parsing
+
+    with patch.object(parsing, "_CLEAN_SLICE_CHARS", 3):
+        assert parsing._clean(text) == re.sub(r"\s+", " ", text).strip()
+
+
+@PROPERTIES
+@given(text=fragments)
+def test_sentences_are_found_the_same_a_window_at_a_time(text):
+    from index import sentences
+
+    whole = sentences.split_sentences(text)
+    with patch.object(sentences, "_WINDOW_CHARS", 2):
+        assert sentences.split_sentences(text) == whole
