@@ -1,6 +1,6 @@
 """Choose the abstention threshold (ARTICLECHAT_MIN_EVIDENCE) from labelled questions:
-`python -m bench.calibrate` (writes bench/results/calibration.json and the trade-off curve
-bench/results/abstention_tradeoff.png; needs the `bench` extra for matplotlib).
+`python -m bench.calibrate` (prints; `--out DIR` also writes calibration.json and the trade-off curve
+abstention_tradeoff.png there, as bench/results/ holds them; the plot needs the `bench` extra's matplotlib).
 
 The evidence of a question is the best, over the sentences of the retrieved passages, of the
 formula in server/services/evidence.py (the sentence's cosine similarity to the question plus a share
@@ -22,13 +22,14 @@ as close to the article as answerable ones.)
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import RESULTS, SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container
+from bench.common import SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container
 
 SQUAD_QUESTIONS = SQUAD_DOCS.parent / "questions.jsonl"
 MIN_ANSWERED = 0.97
@@ -77,6 +78,9 @@ def plot_tradeoff(curve: list[dict], best: dict, path: Path) -> None:
 def main() -> None:
     from server.services.evidence import EVIDENCE
 
+    parser = argparse.ArgumentParser(description="Choose the abstention threshold from labelled questions.")
+    parser.add_argument("--out", type=Path, help="also write calibration.json and the plot to this directory")
+    out = parser.parse_args().out
     with tempfile.TemporaryDirectory() as tmp:
         container = make_container(tmp, collection_prefix="calibrate")
         ingestion = container.ingestion
@@ -108,11 +112,12 @@ def main() -> None:
     best = max(allowed, key=lambda row: (row["unanswerable_refused"], row["answerable_answered"]))
     summary = {name: {"n": len(v), "min": round(float(v.min()), 3), "median": round(float(np.median(v)), 3),
                       "max": round(float(v.max()), 3)} for name, v in groups.items()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    model = {"overlap_weight": EVIDENCE.overlap_weight, "min_evidence_in_use": EVIDENCE.min_evidence}
-    (RESULTS / "calibration.json").write_text(
-        json.dumps({"evidence_model": model, "best": best, "groups": summary, "curve": curve}, indent=2) + "\n")
-    plot_tradeoff(curve, best, RESULTS / "abstention_tradeoff.png")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        model = {"overlap_weight": EVIDENCE.overlap_weight, "min_evidence_in_use": EVIDENCE.min_evidence}
+        (out / "calibration.json").write_text(
+            json.dumps({"evidence_model": model, "best": best, "groups": summary, "curve": curve}, indent=2) + "\n")
+        plot_tradeoff(curve, best, out / "abstention_tradeoff.png")
     for name, s in summary.items():
         print(f"{name:22} n={s['n']:3}  evidence min {s['min']:.3f}  median {s['median']:.3f}  max {s['max']:.3f}")
     print("threshold  answerable-answered  off-topic-refused  unanswerable-refused  squad-unanswerable-refused")

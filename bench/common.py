@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SQUAD_DOCS = ROOT.parent / "shared" / "eval" / "squad2_dev" / "docs"
 SAMPLE = ROOT / "index" / "data" / "ukraine-russia-prisoner-exchange.txt"
 SAMPLE_SET = ROOT / "bench" / "sets" / "sample_article.jsonl"
-RESULTS = ROOT / "bench" / "results"
+RESULTS = ROOT / "bench" / "results"  # committed reference figures: benches write here only when told (--out)
 
 
 def make_container(data_dir: str | Path, embedder: Any = None, **overrides: Any):

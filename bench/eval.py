@@ -1,4 +1,5 @@
-"""Answer-quality evaluation: `python -m bench.eval` (writes bench/results/eval.json).
+"""Answer-quality evaluation: `python -m bench.eval` (prints; `--out FILE` also writes the JSON, as
+bench/results/eval.json holds it).
 
 Runs labelled question sets through the same service as `POST /ask` (AnswerService.ask), and, in
 the same run, a plain LlamaIndex pipeline as its starter tutorial builds it (each article one
@@ -33,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import RESULTS, SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container, percentile
+from bench.common import SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container, percentile
 
 
 @dataclass
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     sets = ["sample", "squad2_dev", "sections"]
     parser.add_argument("--sets", nargs="+", choices=sets, default=sets)
     parser.add_argument("--limit", type=int, help="only the first N questions of each set (a quick check)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "eval.json")
+    parser.add_argument("--out", type=Path, help="also write the results here as JSON (default: print only)")
     args = parser.parse_args(argv)
     from index.embedding import make_embedder
 
@@ -268,9 +269,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             result = run_set(name, sorted(SQUAD_DOCS.glob("*.txt")), load_squad_set(limit=args.limit), embedder)
         print(format_table(result), end="\n\n", flush=True)
         results.append(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"written to {args.out}")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        print(f"written to {args.out}")
     return results
 
 

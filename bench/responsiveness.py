@@ -6,7 +6,7 @@ indexes) while another client polls `GET /healthz` every 20 ms. Prints, for each
 upload took, its status, and the median and the worst `/healthz` latency while it ran. The goal
 (hardening issue): `/healthz` answers within 100 ms while a 5 MB article parses.
 
-Prints only; `--output FILE` also writes the figures as JSON.
+Prints only; `--out FILE` also writes the figures as JSON.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def measure(base_url: str, name: str, filename: str, content: bytes) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,8 +91,8 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(30)
-    if args.output:
-        args.output.write_text(json.dumps(results, indent=2) + "\n")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,12 @@
 """Ingestion service: raw article → parsed sections → chunks → embeddings → Chroma, idempotently and
-atomically. The CLI (`articlechat ingest`) and the HTTP API (`POST /articles`) both call it."""
+atomically. The CLI (`articlechat ingest`) and the HTTP API (`POST /articles`, `/articles/batch`) both
+call it.
+
+Articles given together are embedded together: their texts go to the model in one call of up to
+EMBED_GROUP_TEXTS texts, which it sorts by length into full batches across articles (one article at a
+time leaves most batches part-empty and padded to its longest text). Each article is still written
+and committed on its own, so a failure never leaves one half-visible.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +14,22 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from llama_index.core.schema import TextNode
-
-from index.chunking import Chunk, SectionNodeParser
-from index.embedding import Embedder
 from index.parsing import ArticleError, ParsedArticle, decode_bytes, detect_format, parse_article
 from index.store import ArticleRecord, ArticleStore, SentenceRecord
+
+# Imported where used: llama-index (via the chunker and TextNode) and the embedder take ~1 s to
+# import, and listing or deleting articles needs neither.
+if TYPE_CHECKING:
+    from index.chunking import Chunk, SectionNodeParser
+    from index.embedding import Embedder
 
 # Bump when parsing or chunking changes, so unchanged files are re-indexed under the new rules.
 PIPELINE_VERSION = "2"
@@ -33,6 +43,10 @@ _ID_RE = re.compile(ARTICLE_ID_PATTERN)
 _CONTENT_ID_HEX = 12
 _VERSION_HEX = 20
 
+# Texts embedded in one call when several articles are ingested together: enough for full batches
+# sorted by length across articles, few enough that a group's vectors stay small (~1.5 MB).
+EMBED_GROUP_TEXTS = 1024
+
 Status = Literal["new", "updated", "unchanged"]
 
 
@@ -43,6 +57,47 @@ class IngestResult:
     status: Status
     sections: int
     chunks: int
+
+
+@dataclass(frozen=True)
+class ArticleInput:
+    """One article to add: its text, or a file's bytes (`filename` then gives the format)."""
+
+    content: str | bytes
+    filename: str | None = None
+    fmt: str | None = None  # detected when None
+    article_id: str | None = None  # derived from the file name, the title or the content when None
+    title: str | None = None
+    source: str = ""  # where it came from (a path); default: the file name
+
+
+# What ingesting one article gave: its result, or why it was refused.
+Outcome = IngestResult | ArticleError
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An article parsed and chunked, ready to embed."""
+
+    article: ParsedArticle
+    article_id: str
+    version: str
+    chunks: list[Chunk]
+    sections: list[dict[str, Any]]
+    source: str
+
+    @cached_property
+    def sentence_spans(self) -> list[tuple[int, tuple[int, int]]]:
+        """(chunk index, sentence span) of every sentence, in order."""
+        return [(ci, span) for ci, c in enumerate(self.chunks) for span in c.sentences]
+
+    def texts(self) -> list[str]:
+        """What is embedded: each chunk (with its heading path), then each sentence."""
+        text = self.article.text
+        return [c.embed_text for c in self.chunks] + [text[s:e] for _, (s, e) in self.sentence_spans]
+
+    def result(self, status: Status) -> IngestResult:
+        return IngestResult(self.article_id, self.article.title, status, len(self.sections), len(self.chunks))
 
 
 def slugify(value: str) -> str:
@@ -68,25 +123,31 @@ def derive_article_id(*, filename: str | None, title: str | None, text: str) -> 
 
 
 class IngestionService:
-    def __init__(self, store: ArticleStore, embedder: Embedder):
+    """`load_embedder` is called on the first ingest: listing or deleting articles loads no model."""
+
+    def __init__(self, store: ArticleStore, load_embedder: Callable[[], Embedder]):
         self.store = store
-        self.embedder = embedder
-        self.parser = SectionNodeParser(count_tokens=embedder.count_tokens, max_tokens=embedder.max_tokens)
+        self._load_embedder = load_embedder
         # One writer at a time per process: the version flip must not interleave.
         self._write_lock = threading.Lock()
         self._flights_lock = threading.Lock()
         self._flights: dict[tuple[str, str], threading.Lock] = {}
         self._flight_users: dict[tuple[str, str], int] = {}
 
+    @cached_property
+    def embedder(self) -> Embedder:
+        return self._load_embedder()
+
+    @cached_property
+    def parser(self) -> SectionNodeParser:
+        from index.chunking import SectionNodeParser
+
+        return SectionNodeParser(count_tokens=self.embedder.count_tokens, max_tokens=self.embedder.max_tokens)
+
     def ingest_bytes(
         self, data: bytes, filename: str, *, article_id: str | None = None, title: str | None = None, source: str = ""
     ) -> IngestResult:
-        detect_format(filename, "")  # an unsupported file type is reported before decoding
-        raw = decode_bytes(data, filename)
-        return self.ingest_text(
-            raw, detect_format(filename, raw), article_id=article_id, title=title, filename=filename,
-            source=source or filename,
-        )
+        return self.ingest_one(ArticleInput(data, filename, None, article_id, title, source))
 
     def ingest_text(
         self,
@@ -98,51 +159,112 @@ class IngestionService:
         filename: str | None = None,
         source: str = "",
     ) -> IngestResult:
+        return self.ingest_one(ArticleInput(raw, filename, fmt, article_id, title, source))
+
+    def ingest_one(self, item: ArticleInput) -> IngestResult:
+        """Add or replace one article; ArticleError when it is unusable."""
+        (outcome,) = self.ingest_many([item])
+        if isinstance(outcome, ArticleError):
+            raise outcome
+        return outcome
+
+    def ingest_many(
+        self, items: Iterable[ArticleInput], on_done: Callable[[int, Outcome], None] | None = None
+    ) -> list[Outcome]:
+        """Add or replace articles, in order (of two with one id, the later wins), embedding them in
+        groups. An unusable article gets its ArticleError in the result and the others go on;
+        `on_done(index, outcome)` is called as each is finished (for a progress bar). Other errors (the
+        model, the store) are raised; the articles finished before stay indexed."""
+        outcomes: dict[int, Outcome] = {}
+
+        def finished(index: int, outcome: Outcome) -> None:
+            outcomes[index] = outcome
+            if on_done:
+                on_done(index, outcome)
+
+        group: list[tuple[int, _Prepared]] = []
+        group_texts = 0
+        for index, item in enumerate(items):
+            try:
+                prepared = self._prepare(item)
+            except ArticleError as exc:
+                finished(index, exc)
+                continue
+            if any(p.article_id == prepared.article_id for _, p in group):
+                self._ingest_group(group, finished)  # the earlier one first, as if sent one by one
+                group, group_texts = [], 0
+            group.append((index, prepared))
+            group_texts += len(prepared.chunks) + len(prepared.sentence_spans)
+            if group_texts >= EMBED_GROUP_TEXTS:
+                self._ingest_group(group, finished)
+                group, group_texts = [], 0
+        if group:
+            self._ingest_group(group, finished)
+        return [outcomes[i] for i in sorted(outcomes)]
+
+    def _prepare(self, item: ArticleInput) -> _Prepared:
+        raw = item.content
+        if isinstance(raw, bytes):
+            name = item.filename or "the upload"
+            detect_format(name, "")  # an unsupported file type is reported before decoding
+            raw = decode_bytes(raw, name)
         if not raw.strip():
             raise ArticleError("the article text is empty")
-        fmt = fmt or detect_format(filename, raw)
-        article = parse_article(raw, fmt, filename=filename, title=title)
+        fmt = item.fmt or detect_format(item.filename, raw)
+        article = parse_article(raw, fmt, filename=item.filename, title=item.title)
         article_id = validate_article_id(
-            article_id or derive_article_id(filename=filename, title=title, text=article.text)
+            item.article_id or derive_article_id(filename=item.filename, title=item.title, text=article.text)
         )
         chunks = self.parser.chunk(article)
-        version = self._version(article)
-        sections = _section_dicts(article)
+        return _Prepared(article, article_id, self._version(article), chunks, _section_dicts(article),
+                         item.source or item.filename or "")
 
-        with self._in_flight(article_id, version):  # the same article sent twice at once: embedded once
-            existing = self.store.get_article(article_id)
-            if existing is not None and existing.version == version:
-                return IngestResult(article_id, article.title, "unchanged", len(sections), len(chunks))
-            self._write(article, article_id, version, chunks, sections, source)
-        status: Status = "new" if existing is None else "updated"
-        return IngestResult(article_id, article.title, status, len(sections), len(chunks))
+    def _ingest_group(self, group: list[tuple[int, _Prepared]], finished: Callable[[int, Outcome], None]) -> None:
+        # The same article sent twice at once (by two requests): embedded once, the second finds it unchanged.
+        with self._in_flight({(p.article_id, p.version) for _, p in group}):
+            current = self.store.current_versions(p.article_id for _, p in group)
+            changed = []
+            for index, prepared in group:
+                if current.get(prepared.article_id, ("", ""))[0] == prepared.version:
+                    finished(index, prepared.result("unchanged"))
+                else:
+                    changed.append((index, prepared))
+            # Everything that can fail slowly (embedding) happens before the first write.
+            texts = [p.texts() for _, p in changed]
+            flat = [t for article_texts in texts for t in article_texts]
+            vectors = iter(self.embedder.embed_texts(flat) if flat else [])
+            for (index, prepared), article_texts in zip(changed, texts, strict=True):
+                article_vectors = [next(vectors) for _ in article_texts]
+                self._write(prepared, article_vectors)
+                finished(index, prepared.result("updated" if prepared.article_id in current else "new"))
 
     @contextmanager
-    def _in_flight(self, article_id: str, version: str) -> Iterator[None]:
+    def _in_flight(self, keys: set[tuple[str, str]]) -> Iterator[None]:
         """One ingest of a given version of an article at a time in this process: a second one waits
-        for the first, then finds it unchanged (one 201, the others 200)."""
-        key = (article_id, version)
+        for the first, then finds it unchanged (one 201, the others 200). Locks are taken in sorted
+        order, so two groups sharing articles cannot deadlock."""
+        ordered = sorted(keys)
         with self._flights_lock:
-            lock = self._flights.setdefault(key, threading.Lock())
-            self._flight_users[key] = self._flight_users.get(key, 0) + 1
+            locks = [self._flights.setdefault(key, threading.Lock()) for key in ordered]
+            for key in ordered:
+                self._flight_users[key] = self._flight_users.get(key, 0) + 1
         try:
-            with lock:
+            with ExitStack() as stack:
+                for lock in locks:
+                    stack.enter_context(lock)
                 yield
         finally:
             with self._flights_lock:
-                self._flight_users[key] -= 1
-                if not self._flight_users[key]:
-                    del self._flights[key], self._flight_users[key]
+                for key in ordered:
+                    self._flight_users[key] -= 1
+                    if not self._flight_users[key]:
+                        del self._flights[key], self._flight_users[key]
 
-    def _write(
-        self, article: ParsedArticle, article_id: str, version: str, chunks: list[Chunk],
-        sections: list[dict[str, Any]], source: str,
-    ) -> None:
-        # Everything that can fail slowly (embedding) happens before the first write.
-        chunk_vectors = self.embedder.embed_texts([c.embed_text for c in chunks])
-        sentence_spans = [(ci, s) for ci, c in enumerate(chunks) for s in c.sentences]
-        sentence_vectors = self.embedder.embed_texts([article.text[s:e] for _, (s, e) in sentence_spans])
+    def _write(self, prepared: _Prepared, vectors: list[list[float]]) -> None:
+        from llama_index.core.schema import TextNode
 
+        article, article_id, version, chunks = prepared.article, prepared.article_id, prepared.version, prepared.chunks
+        chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
         nodes = []
         for i, (chunk, vector) in enumerate(zip(chunks, chunk_vectors, strict=True)):
             nodes.append(
@@ -161,7 +283,7 @@ class IngestionService:
                 )
             )
         sentences = []
-        for j, ((ci, (s, e)), vector) in enumerate(zip(sentence_spans, sentence_vectors, strict=True)):
+        for j, ((ci, (s, e)), vector) in enumerate(zip(prepared.sentence_spans, sentence_vectors, strict=True)):
             chunk_id = _chunk_id(article_id, version, ci)
             sentences.append(
                 SentenceRecord(f"{chunk_id}::s{j}", chunk_id, article_id, version, s, e, article.text[s:e], vector)
@@ -174,9 +296,9 @@ class IngestionService:
             format=article.format,
             version=version,
             ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            sections=sections,
+            sections=prepared.sections,
             chunk_count=len(chunks),
-            source=source,
+            source=prepared.source,
         )
         with self._write_lock:
             try:

@@ -1,7 +1,8 @@
 """The vector-store component: four Chroma collections behind one small class.
 
-- `<prefix>-chunks`: one record per chunk, searched densely. Every operation on it goes through
-  llama-index's `ChromaVectorStore` (`self.chunk_vectors`).
+- `<prefix>-chunks`: one record per chunk, searched densely. Writes and reads go through llama-index's
+  `ChromaVectorStore` (`self.chunk_vectors`); deletes are one `where` delete on the collection
+  (ChromaVectorStore's filtered delete fails with this chromadb: it sends `ids=[]`).
 - `<prefix>-sentences`: one record per sentence of every chunk, with its embedding, so an extractive
   answer can pick the best sentences without embedding anything at question time.
 - `<prefix>-articles`: the registry, one record per article (full text, sections, current version).
@@ -27,7 +28,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import chromadb
 import numpy as np
@@ -35,15 +37,13 @@ from chromadb.api import ClientAPI
 from chromadb.api.types import GetResult, Metadata, PyEmbedding, QueryResult, Where
 from chromadb.base_types import InclusionExclusionOperator, LiteralValue, LogicalOperator, WhereOperator
 from chromadb.errors import InternalError
-from llama_index.core.schema import BaseNode
-from llama_index.core.vector_stores.types import (
-    FilterOperator,
-    MetadataFilter,
-    MetadataFilters,
-    VectorStoreQuery,
-    VectorStoreQueryResult,
-)
-from llama_index.vector_stores.chroma import ChromaVectorStore
+
+# llama-index is imported on first use, not with this module: listing and deleting articles never need
+# it, and importing it takes ~1 s (the CLI's `articles` and `delete` answer in well under that).
+if TYPE_CHECKING:
+    from llama_index.core.schema import BaseNode
+    from llama_index.core.vector_stores.types import MetadataFilters, VectorStoreQueryResult
+    from llama_index.vector_stores.chroma import ChromaVectorStore
 
 log = logging.getLogger("articlechat")
 
@@ -168,8 +168,7 @@ class ArticleStore:
         self._counts: tuple[str, tuple[int, int]] | None = None  # (generation, counts), see `counts`
         # embedding_function=None: we always pass vectors; Chroma's default function would try to
         # download a model.
-        chunks = client.get_or_create_collection(f"{prefix}-chunks", metadata=_COSINE, embedding_function=None)
-        self.chunk_vectors = ChromaVectorStore(chroma_collection=chunks)
+        self._chunks = client.get_or_create_collection(f"{prefix}-chunks", metadata=_COSINE, embedding_function=None)
         # Raw chromadb collections: llama-index has nothing for sentence vectors, a registry or named values.
         self._sentences = client.get_or_create_collection(
             f"{prefix}-sentences", metadata=_COSINE, embedding_function=None
@@ -179,6 +178,12 @@ class ArticleStore:
         # in-memory indexes (BM25) in this or any other process sharing the store know when to rebuild; and
         # the sample-seeded marker.
         self._meta = client.get_or_create_collection(f"{prefix}-meta", embedding_function=None)
+
+    @cached_property
+    def chunk_vectors(self) -> ChromaVectorStore:
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self._chunks)
 
     # --- registry -------------------------------------------------------------------------------
     def get_article(self, article_id: str) -> ArticleRecord | None:
@@ -261,43 +266,26 @@ class ArticleStore:
 
     def drop_other_versions(self, article_id: str, keep_version: str | None) -> None:
         """Delete every chunk and sentence of `article_id` not of `keep_version` (None: all of them)."""
-        conditions: list[MetadataFilter | MetadataFilters] = [MetadataFilter(key="article_id", value=article_id)]
         where: Where = {"article_id": article_id}
         if keep_version is not None:
-            conditions.append(MetadataFilter(key="version", value=keep_version, operator=FilterOperator.NE))
             other_version: dict[WhereOperator | LogicalOperator, LiteralValue] = {"$ne": keep_version}
             where = {"$and": [where, {"version": other_version}]}
-        filters = MetadataFilters(filters=conditions)
-        # ChromaVectorStore.delete_nodes(filters=…) alone fails with this chromadb (it sends `ids=[]`, which
-        # Chroma rejects; run-llama/llama_index#17885 is the same bug in get_nodes, fixed there): find the
-        # ids, then delete those of them that still match the filters.
-        # The ignores: ChromaVectorStore.get_nodes and delete_nodes annotate `filters` as
-        # list[MetadataFilters] but take one MetadataFilters (they pass it to _to_chroma_filter), as the
-        # base class BasePydanticVectorStore declares.
-        stale = [n.node_id for n in self.chunk_vectors.get_nodes(None, filters=filters)]  # type: ignore[arg-type]
-        for i in range(0, len(stale), _BATCH):
-            self.chunk_vectors.delete_nodes(stale[i : i + _BATCH], filters=filters)  # type: ignore[arg-type]
+        self._chunks.delete(where=where)
         self._sentences.delete(where=where)
 
     def sweep(self, older_than: float = SWEEP_AFTER_SECONDS) -> int:
         """Delete the chunks and sentences of versions that are not current (left by a crash or a failed
         write) and were written more than `older_than` seconds ago; returns how many chunks went."""
         current = [version for version, _ in self.current_versions(self._article_ids()).values()]
-        cutoff = int(time.time() - older_than)
-        stale_chunks = MetadataFilters(filters=[
-            MetadataFilter(key="version", value=current or [""], operator=FilterOperator.NIN),
-            MetadataFilter(key="written_at", value=cutoff, operator=FilterOperator.LT),
-        ])
-        # The ignores: see drop_other_versions.
-        stale = [n.node_id for n in self.chunk_vectors.get_nodes(None, filters=stale_chunks)]  # type: ignore[arg-type]
-        for i in range(0, len(stale), _BATCH):
-            self.chunk_vectors.delete_nodes(stale[i : i + _BATCH])
         not_current: dict[InclusionExclusionOperator, list[LiteralValue]] = {"$nin": list(current or [""])}
-        older: dict[WhereOperator | LogicalOperator, LiteralValue] = {"$lt": cutoff}
-        self._sentences.delete(where={"$and": [{"version": not_current}, {"written_at": older}]})
+        older: dict[WhereOperator | LogicalOperator, LiteralValue] = {"$lt": int(time.time() - older_than)}
+        where: Where = {"$and": [{"version": not_current}, {"written_at": older}]}
+        stale = len(self._chunks.get(where=where, include=[])["ids"])
         if stale:
-            log.info("swept %d chunks of versions no article uses", len(stale))
-        return len(stale)
+            self._chunks.delete(where=where)
+            log.info("swept %d chunks of versions no article uses", stale)
+        self._sentences.delete(where=where)
+        return stale
 
     def delete_article(self, article_id: str) -> bool:
         if self.get_article(article_id) is None:
@@ -311,11 +299,9 @@ class ArticleStore:
     # --- search ---------------------------------------------------------------------------------
     def search(self, embedding: list[float], top_k: int, article_ids: list[str] | None = None) -> list[ScoredChunk]:
         """The `top_k` chunks nearest to `embedding` among the current versions of the articles."""
-        filters = None
-        if article_ids:
-            filters = MetadataFilters(
-                filters=[MetadataFilter(key="article_id", value=list(article_ids), operator=FilterOperator.IN)]
-            )
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
+        filters = _filters(("article_id", "in", list(article_ids))) if article_ids else None
         result = self.chunk_vectors.query(
             VectorStoreQuery(query_embedding=embedding, similarity_top_k=top_k + _SPARE_CANDIDATES, filters=filters)
         )
@@ -342,11 +328,9 @@ class ArticleStore:
         """The chunks of exactly these (article_id -> version) pairs, in article then chunk order."""
         if not versions:
             return []
-        filters = MetadataFilters(filters=[
-            MetadataFilter(key="article_id", value=list(versions), operator=FilterOperator.IN),
-            MetadataFilter(key="version", value=sorted(set(versions.values())), operator=FilterOperator.IN),
-        ])
-        # The ignore: ChromaVectorStore mis-annotates `filters` (see drop_other_versions).
+        filters = _filters(("article_id", "in", list(versions)), ("version", "in", sorted(set(versions.values()))))
+        # The ignore: ChromaVectorStore.get_nodes annotates `filters` as list[MetadataFilters] but takes
+        # one MetadataFilters (it passes it to _to_chroma_filter), as the base class declares.
         nodes = self.chunk_vectors.get_nodes(None, filters=filters)  # type: ignore[arg-type]
         chunks = [c for c in map(StoredChunk.of, nodes) if versions.get(c.article_id) == c.version]
         chunks.sort(key=lambda c: (c.article_id, c.start, c.part))
@@ -389,6 +373,8 @@ class ArticleStore:
         current = self._current(self.chunk_vectors.get_nodes(wanted))
         if not current:
             return []
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
         # ChromaVectorStore.query hands extra keyword arguments to Chroma's Collection.query: `ids`
         # restricts the search to these records, and top_k == their number scores every one of them.
         result = self.chunk_vectors.query(
@@ -472,6 +458,15 @@ def _cosine(similarity: float) -> float:
     exp(-distance), and a cosine collection's distance is 1 - cosine similarity, so the cosine is
     1 - distance = 1 + ln(similarity)."""
     return 1.0 + math.log(similarity)
+
+
+def _filters(*conditions: tuple[str, str, Any]) -> MetadataFilters:
+    """llama-index metadata filters from (key, operator, value) triples, all of which must hold."""
+    from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
+
+    return MetadataFilters(
+        filters=[MetadataFilter(key=key, value=value, operator=FilterOperator(op)) for key, op, value in conditions]
+    )
 
 
 def _nodes(result: VectorStoreQueryResult) -> list[BaseNode]:

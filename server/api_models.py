@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from server.limits import (
     MAX_ARTICLE_CHARS,
     MAX_ARTICLE_IDS,
+    MAX_BATCH_ARTICLES,
     MAX_HISTORY_TURNS,
     MAX_QUESTION_CHARS,
     MAX_TITLE_CHARS,
@@ -128,6 +129,30 @@ class IngestOut(BaseModel):
     status: Literal["new", "updated", "unchanged"]
     sections: int
     chunks: int
+
+
+class ArticlesBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    articles: list[ArticleIn] = Field(
+        ..., min_length=1, max_length=MAX_BATCH_ARTICLES,
+        description=f"1 to {MAX_BATCH_ARTICLES} articles, added in order (of two with one id, the later wins).",
+    )
+
+
+class BatchItemOut(BaseModel):
+    index: int = Field(..., description="The article's position in the request, from 0.")
+    status: Literal[200, 201, 422] = Field(
+        ..., description="As POST /articles would answer it: 201 new or changed, 200 unchanged, 422 unusable."
+    )
+    article: IngestOut | None = Field(None, description="Present unless the status is 422.")
+    error: str | None = Field(None, description="With 422: what is wrong with this article.")
+
+
+class ArticlesBatchOut(BaseModel):
+    results: list[BatchItemOut] = Field(..., description="One per article, in request order.")
+    added: int = Field(..., description="Articles new or changed (status 201).")
+    unchanged: int
+    failed: int = Field(..., description="Articles refused (status 422); the others were indexed.")
 
 
 class ArticleSummary(BaseModel):

@@ -34,7 +34,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         # What start-up loaded (libraries, the model, schemas: ~200,000 objects) lives as long as the
         # server: frozen, the collector's full passes no longer walk it. Such a pass took ~100 ms
         # holding the GIL, stalling every request (bench/responsiveness.py).
-        gc.collect()
         gc.freeze()
         yield
         for hook in app.state.on_shutdown:  # before uvicorn re-raises a SIGTERM it caught

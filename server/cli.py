@@ -8,14 +8,21 @@ import json
 import logging
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.limits import MAX_TOP_K, MIN_TOP_K, question_error
 from server.running import RemoteArticles, announced, find_server
-from server.services.articles import ArticleError, ArticleNotFound, ArticleService, format_of_file
+from server.services.articles import (
+    ArticleError,
+    ArticleInput,
+    ArticleNotFound,
+    ArticleService,
+    Outcome,
+    format_of_file,
+)
 
 if TYPE_CHECKING:
     from server.container import Container
@@ -140,24 +147,38 @@ def _ingest(args, settings: Settings, make_container: ContainerFactory) -> int:
         print("error: --id and --title need exactly one file", file=sys.stderr)
         return EXIT_USAGE
     articles = _writer(settings, make_container)
+    sent: list[Path] = []  # the files given to add_many, by index
     seen_ids: dict[str, Path] = {}
-    with tqdm(files, unit="file", disable=None, file=sys.stderr) as bar:
-        for path in bar:
-            bar.set_postfix_str(path.name)
-            try:
-                format_of_file(path.name)  # reported before the file is read
-                result = articles.add_file(
-                    path.read_bytes(), path.name, article_id=args.article_id, title=args.title, source=str(path)
-                )
-            except (ArticleError, OSError) as exc:
-                problems.append((path, str(exc)))
-                continue
-            if result.article_id in seen_ids:
-                problems.append((path, f"same article id {result.article_id!r} as {seen_ids[result.article_id]}, "
+
+    with tqdm(total=len(files), unit="article", disable=None, file=sys.stderr) as bar:
+
+        def items() -> Iterator[ArticleInput]:
+            """Read lazily: only a group of articles is held in memory at a time."""
+            for path in files:
+                try:
+                    format_of_file(path.name)  # reported before the file is read
+                    data = path.read_bytes()
+                except (ArticleError, OSError) as exc:
+                    problems.append((path, str(exc)))
+                    bar.update(1)
+                    continue
+                sent.append(path)
+                yield ArticleInput(data, path.name, None, args.article_id, args.title, str(path))
+
+        def done(index: int, outcome: Outcome) -> None:
+            path = sent[index]
+            bar.update(1)
+            if isinstance(outcome, ArticleError):
+                problems.append((path, str(outcome)))
+                return
+            if outcome.article_id in seen_ids:
+                problems.append((path, f"same article id {outcome.article_id!r} as {seen_ids[outcome.article_id]}, "
                                        "which it replaced: ingest it alone with --id"))
-            seen_ids[result.article_id] = path
-            counts = f"({result.sections} sections, {result.chunks} chunks)"
-            bar.write(f"{result.status:9} {result.article_id}  {counts}  {path}")
+            seen_ids[outcome.article_id] = path
+            counts = f"({outcome.sections} sections, {outcome.chunks} chunks)"
+            bar.write(f"{outcome.status:9} {outcome.article_id}  {counts}  {path}", file=sys.stdout)
+
+        articles.add_many(items(), done)
     for path, reason in problems:
         print(f"error: {path}: {reason}", file=sys.stderr)
     print(f"{len(seen_ids)} article(s) indexed, {len(problems)} problem(s)", file=sys.stderr)

@@ -1,19 +1,23 @@
-"""Builds the components named by the settings, once, for the CLI and the HTTP app alike."""
+"""Builds the components named by the settings, once, for the CLI and the HTTP app alike.
+
+Each is built, and its modules imported, on first use: `articlechat articles` opens the store and
+nothing else (no llama-index, no model, no OpenAI client), which keeps it well under a second."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from index.embedding import Embedder, make_embedder
 from index.ingest import IngestionService, IngestResult
 from index.store import ArticleStore, chroma_client
-from server.components.llm import OpenAIChat
-from server.services.answering import AnswerService
 from server.services.articles import ArticleService
-from server.services.evidence import EVIDENCE
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from index.embedding import Embedder
+    from server.services.answering import AnswerService
 
 log = logging.getLogger("articlechat")
 
@@ -29,6 +33,8 @@ class Container:
 
     @cached_property
     def embedder(self) -> Embedder:
+        from index.embedding import make_embedder
+
         return make_embedder(self.settings.embed_model or None, batch_size=self.settings.embed_batch_size)
 
     @cached_property
@@ -41,7 +47,7 @@ class Container:
 
     @cached_property
     def ingestion(self) -> IngestionService:
-        return IngestionService(self.store, self.embedder)
+        return IngestionService(self.store, lambda: self.embedder)
 
     @cached_property
     def articles(self) -> ArticleService:
@@ -54,6 +60,10 @@ class Container:
 
     @cached_property
     def answers(self) -> AnswerService:
+        from server.components.llm import OpenAIChat
+        from server.services.answering import AnswerService
+        from server.services.evidence import EVIDENCE
+
         s = self.settings
         llm = (
             OpenAIChat(s.llm_model, s.openai_api_key, s.openai_base_url, s.llm_timeout, s.llm_max_tokens)

@@ -56,7 +56,9 @@ def install(app: FastAPI) -> None:
             content_type = request.headers.get("content-type", "")
             if content_type and "json" not in content_type:
                 return error_response(415, f"unsupported content-type {content_type!r}: {SEND_JSON}")
-            example = '{"text": "..."}' if request.url.path.startswith("/articles") else '{"question": "..."}'
+            example = {"/articles": '{"text": "..."}', "/articles/batch": '{"articles": [{"text": "..."}]}'}.get(
+                request.url.path, '{"question": "..."}'
+            )
             return error_response(422, f"the request body must be a JSON object, such as {example}")
         messages = []
         detail = []

@@ -18,6 +18,8 @@ MAX_TITLE_CHARS = 500
 # Article text sent as JSON; an upload is capped by ARTICLECHAT_MAX_UPLOAD_BYTES instead, whose
 # default (5,000,000 bytes) holds at least this many characters of UTF-8.
 MAX_ARTICLE_CHARS = 2_000_000
+# Articles in one POST /articles/batch; the whole body is also capped by ARTICLECHAT_MAX_UPLOAD_BYTES.
+MAX_BATCH_ARTICLES = 100
 
 
 # Request bodies, limited as they stream in (a declared Content-Length over the limit is refused

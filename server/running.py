@@ -13,19 +13,23 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from server.services.articles import ArticleError, ArticleNotFound, IngestResult
+from index.ingest import derive_article_id
+from index.parsing import decode_bytes
+from server.services.articles import ArticleError, ArticleInput, ArticleNotFound, IngestResult, Outcome, format_of_file
 from server.settings import Settings
 
 log = logging.getLogger("articlechat")
 NOTE = "server.json"
-# A write of one article: parsing and embedding a long one takes seconds on 2 cores.
-WRITE_TIMEOUT_SECONDS = 300
+# A write of a batch of articles: embedding them takes seconds to minutes on 2 cores.
+WRITE_TIMEOUT_SECONDS = 600
+# Articles per POST /articles/batch (at most the API's 100): enough to fill the model's batches.
+REMOTE_BATCH_ARTICLES = 32
 
 
 def _note(settings: Settings) -> Path | None:
@@ -78,16 +82,52 @@ class RemoteArticles:
         key = settings.api_key
         headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
         self._client = httpx.Client(base_url=url, headers=headers, timeout=WRITE_TIMEOUT_SECONDS)
+        # The server's body limit, if it shares these settings; the JSON envelope fits in the slack.
+        self._max_body = settings.max_upload_bytes
 
-    def add_file(
-        self, data: bytes, filename: str, *, article_id: str | None = None, title: str | None = None, source: str = ""
-    ) -> IngestResult:
-        fields = {k: v for k, v in (("id", article_id), ("title", title)) if v}
-        response = self._client.post("/articles/upload", files={"file": (filename, data)}, data=fields)
-        if response.status_code >= 400:
-            raise ArticleError(_error(response))
-        body = response.json()
-        return IngestResult(body["id"], body["title"], body["status"], body["sections"], body["chunks"])
+    def add_many(
+        self, items: Iterable[ArticleInput], on_done: Callable[[int, Outcome], None] | None = None
+    ) -> list[Outcome]:
+        """ArticleService.add_many through POST /articles/batch, a request per REMOTE_BATCH_ARTICLES
+        articles (and under the body limit). Files are decoded here, so the request carries text."""
+        outcomes: dict[int, Outcome] = {}
+
+        def finished(index: int, outcome: Outcome) -> None:
+            outcomes[index] = outcome
+            if on_done:
+                on_done(index, outcome)
+
+        batch: list[tuple[int, dict[str, str]]] = []
+        size = 0
+        for index, item in enumerate(items):
+            try:
+                article = _json_article(item)
+            except ArticleError as exc:
+                finished(index, exc)
+                continue
+            article_size = len(json.dumps(article))
+            if batch and (len(batch) == REMOTE_BATCH_ARTICLES or size + article_size > self._max_body):
+                self._send(batch, finished)
+                batch, size = [], 0
+            batch.append((index, article))
+            size += article_size
+        if batch:
+            self._send(batch, finished)
+        return [outcomes[i] for i in sorted(outcomes)]
+
+    def _send(self, batch: list[tuple[int, dict[str, str]]], finished: Callable[[int, Outcome], None]) -> None:
+        response = self._client.post("/articles/batch", json={"articles": [article for _, article in batch]})
+        if response.status_code != 207:
+            error = ArticleError(_error(response))
+            for index, _ in batch:
+                finished(index, error)
+            return
+        for (index, _), result in zip(batch, response.json()["results"], strict=True):
+            if result["status"] == 422:
+                finished(index, ArticleError(result["error"]))
+            else:
+                a = result["article"]
+                finished(index, IngestResult(a["id"], a["title"], a["status"], a["sections"], a["chunks"]))
 
     def delete(self, article_id: str) -> None:
         response = self._client.delete(f"/articles/{article_id}")
@@ -95,6 +135,20 @@ class RemoteArticles:
             raise ArticleNotFound(article_id)
         if response.status_code >= 400:
             raise ArticleError(_error(response))
+
+
+def _json_article(item: ArticleInput) -> dict[str, str]:
+    """An article as POST /articles/batch takes it."""
+    text = item.content
+    if isinstance(text, bytes):
+        name = item.filename or "the upload"
+        format_of_file(name)
+        text = decode_bytes(text, name)
+    fmt = item.fmt or (format_of_file(item.filename) if item.filename else None)
+    fields = {"text": text, "format": fmt, "id": item.article_id, "title": item.title}
+    if not item.article_id and item.filename:  # the id the server would derive from the file name
+        fields["id"] = derive_article_id(filename=item.filename, title=item.title, text=text)
+    return {k: v for k, v in fields.items() if v}
 
 
 def _error(response: httpx.Response) -> str:

@@ -160,6 +160,36 @@ def test_post_article_new_unchanged_updated_and_delete(api):
     assert all(c["article_id"] != "test-lifecycle" for c in body["citations"])
 
 
+def test_batch_of_articles_gets_a_status_for_each(api):
+    """POST /articles/batch: 207, and each article's own status, in order; a bad one stops nothing."""
+    ferry = "# Harbour news\n\n## Ferries\n\nThe night ferry to Oslo leaves at 22:15 from pier 4.\n"
+    trams = "Tram news\n\nTram 12 now stops at the quay every 20 minutes.\n"
+    batch = {"articles": [
+        {"id": "batch-ferry", "text": ferry, "format": "markdown"},
+        {"id": "batch-trams", "text": trams},
+        {"id": "batch-binary", "text": "<p>" * 40_000, "format": "html"},  # more markup than an article has
+        {"id": "batch-ferry", "text": ferry.replace("22:15", "23:40"), "format": "markdown"},
+    ]}
+    try:
+        response = api.post("/articles/batch", json=batch)
+        assert response.status_code == 207, response.text
+        body = response.json()
+        assert [(r["index"], r["status"]) for r in body["results"]] == [(0, 201), (1, 201), (2, 422), (3, 201)]
+        assert "too large" in body["results"][2]["error"] and body["results"][2]["article"] is None
+        assert [r["article"]["status"] for r in body["results"] if r["article"]] == ["new", "new", "updated"]
+        assert (body["added"], body["unchanged"], body["failed"]) == (3, 0, 1)
+        # The later version of one id wins; every added article answers at once.
+        assert "23:40" in ask(api, "When does the night ferry to Oslo leave?", article_ids=["batch-ferry"])["answer"]
+        assert "20 minutes" in ask(api, "How often does tram 12 stop at the quay?",
+                                   article_ids=["batch-trams"])["answer"]
+        again = api.post("/articles/batch", json={"articles": batch["articles"][1:2]}).json()
+        assert again["results"][0]["status"] == 200 and again["unchanged"] == 1
+        assert api.get("/articles/batch-binary").status_code == 404
+    finally:
+        for article_id in ("batch-ferry", "batch-trams"):
+            api.delete(f"/articles/{article_id}")
+
+
 def test_multipart_upload_of_html(api):
     html = (b"<html><head><title>Mountain rescue</title><script>alert(1)</script></head><body>"
             b"<nav>Home | News</nav><h2>The rescue</h2>"
@@ -310,6 +340,11 @@ BAD_ARTICLES = [
     ("upload as JSON", "/articles/upload", {"json": {"text": "Hello there."}}, 422, "file"),
     ("upload title too long", "/articles/upload", upload("a.txt", b"Hello there.", title="t" * 501), 422, "500"),
     ("upload bad id", "/articles/upload", upload("a.txt", b"Hello there.", id="../etc/passwd"), 422, "id"),
+    ("empty batch", "/articles/batch", {"json": {"articles": []}}, 422, "articles"),
+    ("batch of 101", "/articles/batch", {"json": {"articles": [{"text": TEXT}] * 101}}, 422, "100"),
+    ("batch as a list", "/articles/batch", {"json": [{"text": TEXT}]}, 422, '{"articles": [{"text": "..."}]}'),
+    ("batch item without text", "/articles/batch", {"json": {"articles": [{"text": TEXT}, {"id": "x"}]}}, 422,
+     "articles.1.text"),
 ]
 
 

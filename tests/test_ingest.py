@@ -172,3 +172,41 @@ def test_article_ids_are_stable_and_validated(make_container):
     assert c.ingest_text("Text pasted with no title or name.").status == "unchanged"
     with pytest.raises(ArticleError, match="invalid article id"):
         c.ingest_text("Text.", article_id="bad id!")
+
+
+def test_articles_ingested_together_are_embedded_together_and_answer_as_if_added_one_by_one(
+    make_container, monkeypatch
+):
+    """ingest_many embeds the texts of several articles in one model call (full batches across
+    articles), yet each article is stored as a lone ingest would store it."""
+    from index.ingest import ArticleInput
+
+    articles = {f"town-{n}": f"Town {n}\n\nThe mayor of town {n} opened bridge number {n * 7}.\n" for n in range(6)}
+    together, alone = make_container(), make_container()
+    calls = []
+    real = together.embedder.embed_texts
+    monkeypatch.setattr(together.embedder, "embed_texts", lambda texts: calls.append(len(texts)) or real(texts))
+    outcomes = together.ingestion.ingest_many(
+        [ArticleInput(text, article_id=i) for i, text in articles.items()]
+        + [ArticleInput("   ", article_id="blank"), ArticleInput(articles["town-0"], article_id="town-0")]
+    )
+    monkeypatch.undo()
+    assert len(calls) == 1  # six articles, one model call
+    assert [getattr(o, "status", None) for o in outcomes] == ["new"] * 6 + [None, "unchanged"]
+    assert isinstance(outcomes[6], ArticleError) and "empty" in str(outcomes[6])
+    for article_id, text in articles.items():
+        alone.ingestion.ingest_text(text, article_id=article_id)
+    for n in (0, 3, 5):
+        question = f"Which bridge did the mayor of town {n} open?"
+        assert search_texts(together, question)[:3] == search_texts(alone, question)[:3]
+        assert f"bridge number {n * 7}" in search_texts(together, question)[0]
+
+
+def test_the_later_of_two_articles_with_one_id_wins_in_a_batch(make_container):
+    from index.ingest import ArticleInput
+
+    c = make_container()
+    outcomes = c.ingestion.ingest_many([ArticleInput(FERRY_V1, article_id="ferry"),
+                                        ArticleInput(FERRY_V2, article_id="ferry")])
+    assert [o.status for o in outcomes] == ["new", "updated"]  # type: ignore[union-attr]
+    assert "23:40" in c.store.get_article("ferry").text and chunk_count(c.store, "ferry") == 2

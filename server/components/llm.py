@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
-from openai import OpenAI
-from openai.types.chat import ChatCompletionMessageParam
+# The client is imported when an LLM is configured: the default (extractive) server starts ~0.4 s
+# sooner without it.
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 
 class LLMError(RuntimeError):
@@ -26,6 +28,8 @@ class OpenAIChat:
         self._max_tokens = max_tokens
         # A local OpenAI-compatible server often needs no key, but the client insists on one.
         # No retries: a slow or failing LLM must give way to the extractive answer quickly.
+        from openai import OpenAI
+
         self._client = OpenAI(api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, max_retries=0)
 
     def complete(self, messages: list[dict[str, str]]) -> str:
@@ -51,7 +55,7 @@ class OpenAIChat:
 
 def _typed(messages: list[dict[str, str]]) -> list[ChatCompletionMessageParam]:
     # Plain {"role", "content"} dicts are what the SDK's message TypedDicts describe.
-    return cast(list[ChatCompletionMessageParam], messages)
+    return cast("list[ChatCompletionMessageParam]", messages)
 
 
 def _describe(exc: Exception) -> str:

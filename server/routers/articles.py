@@ -7,11 +7,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 
-from server.api_models import ArticleDetail, ArticleIn, ArticleSummary, ErrorBody, IngestOut, SectionOut
+from server.api_models import (
+    ArticleDetail,
+    ArticleIn,
+    ArticlesBatchIn,
+    ArticlesBatchOut,
+    ArticleSummary,
+    BatchItemOut,
+    ErrorBody,
+    IngestOut,
+    SectionOut,
+)
 from server.dependencies import ArticlesDep
 from server.limits import MAX_TITLE_CHARS
 from server.security import ReadAccess, WriteAccess
-from server.services.articles import ARTICLE_ID_PATTERN, IngestResult
+from server.services.articles import ARTICLE_ID_PATTERN, ArticleError, ArticleInput, IngestResult
 
 # Every route is a read (the key with ARTICLECHAT_PROTECT_READS); the writes add WriteAccess.
 router = APIRouter(prefix="/articles", tags=["articles"], dependencies=[ReadAccess])
@@ -64,6 +74,34 @@ def add_article(body: ArticleIn, response: Response, articles: ArticlesDep) -> I
 
 
 @router.post(
+    "/batch",
+    status_code=207,
+    dependencies=[WriteAccess],
+    response_model=ArticlesBatchOut,
+    responses={**ADD_ERRORS, 207: {"description": "Processed: each article's own status is in `results`."}},
+)
+def add_articles(body: ArticlesBatchIn, articles: ArticlesDep) -> ArticlesBatchOut:
+    """Add or replace up to 100 articles in one request, embedded together (several times faster than
+    one request each). Always 207 once the request is valid: each result carries the status POST
+    /articles would have given that article (201, 200 or 422 with its error); an unusable article
+    does not stop the others."""
+    items = [ArticleInput(a.text, None, a.format, a.id, a.title) for a in body.articles]
+    results = []
+    for index, outcome in enumerate(articles.add_many(items)):
+        if isinstance(outcome, ArticleError):
+            results.append(BatchItemOut(index=index, status=422, error=str(outcome)))
+        else:
+            results.append(BatchItemOut(index=index, status=200 if outcome.status == "unchanged" else 201,
+                                        article=_out(outcome)))
+    return ArticlesBatchOut(
+        results=results,
+        added=sum(r.status == 201 for r in results),
+        unchanged=sum(r.status == 200 for r in results),
+        failed=sum(r.status == 422 for r in results),
+    )
+
+
+@router.post(
     "/upload", status_code=201, response_model=IngestOut, responses={**UNCHANGED, **ADD_ERRORS},
     dependencies=[WriteAccess],
 )
@@ -87,6 +125,10 @@ def upload_article(
 
 def _ingested(result: IngestResult, response: Response) -> IngestOut:
     response.status_code = 200 if result.status == "unchanged" else 201
+    return _out(result)
+
+
+def _out(result: IngestResult) -> IngestOut:
     return IngestOut(
         id=result.article_id, title=result.title, status=result.status, sections=result.sections, chunks=result.chunks
     )

@@ -5,11 +5,12 @@ returns plain records, so neither needs to know about either."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from index.ingest import ARTICLE_ID_PATTERN, IngestionService, IngestResult
+from index.ingest import ARTICLE_ID_PATTERN, ArticleInput, IngestionService, IngestResult, Outcome
 from index.parsing import FORMATS, ArticleError, format_of_file
 from index.store import ArticleRecord, ArticleStore
 from index.text import SECTION_SEPARATOR
@@ -21,11 +22,13 @@ __all__ = [
     "ArticleContent",
     "ArticleError",
     "ArticleInfo",
+    "ArticleInput",
     "ArticleNotFound",
     "ArticleService",
     "ArticleTooLarge",
     "IndexStats",
     "IngestResult",
+    "Outcome",
     "SectionSpan",
     "format_of_file",
 ]
@@ -137,6 +140,13 @@ class ArticleService:
         """Add or replace an article from a file's bytes; its name gives the format (.txt, .md, .html) and
         the default id. Raises ArticleError for an unusable file."""
         return self.ingestion.ingest_bytes(data, filename, article_id=article_id, title=title, source=source)
+
+    def add_many(
+        self, items: Iterable[ArticleInput], on_done: Callable[[int, Outcome], None] | None = None
+    ) -> list[Outcome]:
+        """Add or replace several articles, embedded together (much faster than one by one). Each gets
+        its IngestResult, or the ArticleError that refused it; `on_done(index, outcome)` reports progress."""
+        return self.ingestion.ingest_many(items, on_done)
 
     def add_upload(
         self, data: bytes, filename: str, *, article_id: str | None = None, title: str | None = None
