@@ -11,6 +11,12 @@ Sets:
   is a verbatim snippet of the article that answers it; `history` lists earlier user questions of a
   follow-up (each is asked first, and its answer goes into the history).
 - `squad2_dev`: ../shared/eval/squad2_dev/ (160 answerable, 140 unanswerable, 35 Wikipedia articles).
+- `conversations`: bench/sets/conversations.jsonl, questions asked after a conversation, over the
+  sample article and the 35 SQuAD articles indexed together: `switch` (a new question that stands
+  alone: it must get exactly the answer it gets when asked first) and `follow_up` (it leans on the
+  conversation: a pronoun, "And the Kremlin?", "Why?"). The earlier user questions are asked first
+  and the product's real answers, markers and all, make the history. Reported per split (`tune`,
+  `held_out`: kept out of tuning).
 - `sections`: two questions per section heading of the sample article, generated from the headings
   as the web UI's suggested questions are ("What does the article say about “H”?", and "Tell me
   about h"); the answer should open with the words that open that section.
@@ -34,7 +40,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container, percentile
+import numpy as np
+
+from bench.common import ROOT, SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container, percentile
 
 
 @dataclass
@@ -45,6 +53,7 @@ class Question:
     is_hit: Callable[[str], bool]  # does this passage text contain the gold evidence?
     history: list[str]
     kind: str
+    split: str = "tune"  # or "held_out": kept out of tuning
 
 
 def normalize(text: str) -> str:
@@ -105,6 +114,85 @@ def load_squad_set(limit: int | None = None) -> list[Question]:
     return questions
 
 
+CONVERSATIONS = ROOT / "bench" / "sets" / "conversations.jsonl"
+
+
+def load_conversation_set(limit: int | None = None) -> list[Question]:
+    rows = [json.loads(line) for line in CONVERSATIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        Question(row["question"], row["answers"], True, (lambda text, e=row["evidence"]: e in " ".join(text.split())),
+                 row["history"], row["kind"], row["split"])
+        for row in (rows[:limit] if limit else rows)
+    ]
+
+
+UNANSWERABLE = ROOT / "bench" / "sets" / "unanswerable.jsonl"
+
+
+def run_unanswerable(embedder, limit: int | None = None) -> dict:
+    """bench/sets/unanswerable.jsonl: related-but-unanswerable questions (sample-article ones search the
+    sample article), with the sample and SQuAD articles indexed: the share refused, per split."""
+    rows = [json.loads(line) for line in UNANSWERABLE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out: dict = {}
+    misses = []
+    with tempfile.TemporaryDirectory() as tmp:
+        container = indexed(tmp, [SAMPLE, *sorted(SQUAD_DOCS.glob("*.txt"))], embedder)
+        sample_id = Path(SAMPLE).stem
+        confidences, rights = [], []
+        for row in rows[:limit] if limit else rows:
+            ids = [sample_id] if row["article"] == "sample" else None
+            answer = container.answers.ask(row["question"], (), ids)
+            split = out.setdefault(row["split"], {"n": 0, "refused": 0})
+            split["n"] += 1
+            split["refused"] += not answer.answered
+            confidences.append(answer.confidence)
+            rights.append(not answer.answered)
+            if answer.answered:
+                misses.append({"question": row["question"], "split": row["split"], "answer": answer.answer})
+    for split in out.values():
+        split["refused_rate"] = round(split["refused"] / split["n"], 3)
+    return {"set": "unanswerable", "questions": len(rights), "ours": {
+        "by_split": out, "confidence_ece": calibration_error(confidences, rights), "misses": misses}}
+
+
+def evaluate_conversations(service, questions: list[Question]) -> dict:
+    """Per split: switches answered exactly as when asked first (and right), follow-ups answered right."""
+    out: dict = {}
+    misses = []
+    for q in questions:
+        history: list[tuple[str, str]] = []
+        for earlier in q.history:
+            history += [("user", earlier), ("assistant", service.ask(earlier, history).answer)]
+        answer = service.ask(q.question, history)
+        right = answer.answered and contains_answer(answer.answer, q.answers)
+        row = out.setdefault(q.split, {}).setdefault(q.kind, {"n": 0, "correct": 0, "as_if_alone": 0})
+        row["n"] += 1
+        row["correct"] += right
+        alone = True
+        if q.kind == "switch":
+            alone = service.ask(q.question).answer == answer.answer
+            row["as_if_alone"] += alone
+        if not (right and alone):
+            misses.append({"question": q.question, "history": history, "kind": q.kind, "split": q.split,
+                           "gold": q.answers, "answer": answer.answer, "as_if_alone": alone})
+    for kinds in out.values():
+        for row in kinds.values():
+            row["correct_rate"] = round(row["correct"] / row["n"], 3)
+            row["as_if_alone_rate"] = round(row["as_if_alone"] / row["n"], 3)
+    return {"by_split": out, "misses": misses}
+
+
+def format_conversations(result: dict) -> str:
+    lines = [f"conversations: {result['questions']} questions", f"{'split':10} {'kind':10} {'n':>4} "
+             f"{'correct':>8} {'as if alone':>12}"]
+    for split, kinds in sorted(result["ours"]["by_split"].items()):
+        for kind, row in sorted(kinds.items()):
+            alone = f"{row['as_if_alone_rate']:.3f}" if kind == "switch" else "—"
+            lines.append(f"{split:10} {kind:10} {row['n']:>4} {row['correct_rate']:>8.3f} {alone:>12}")
+    lines.append(f"misses: {len(result['ours']['misses'])} — listed in the JSON")
+    return "\n".join(lines)
+
+
 def rank_of_hit(texts: list[str], q: Question) -> int | None:
     return next((i for i, text in enumerate(texts, start=1) if q.is_hit(text)), None)
 
@@ -121,6 +209,7 @@ def retrieval_metrics(ranks: list[int | None]) -> dict:
 
 def evaluate_ours(service, questions: list[Question], article_texts: dict[str, str]) -> dict:
     ranks, latencies, misses = [], [], []
+    confidences, rights = [], []
     correct = cited_gold = refused_unanswerable = wrongly_refused = 0
     citations_total = citations_verbatim = 0
     followups = followups_correct = 0
@@ -152,6 +241,8 @@ def evaluate_ours(service, questions: list[Question], article_texts: dict[str, s
         else:
             ok = not answer.answered
             refused_unanswerable += ok
+        confidences.append(answer.confidence)
+        rights.append(ok)
         if not ok:
             misses.append({"question": q.question, "history": q.history, "kind": q.kind, "gold": q.answers,
                            "answer": answer.answer, "answered": answer.answered,
@@ -165,10 +256,18 @@ def evaluate_ours(service, questions: list[Question], article_texts: dict[str, s
         "follow_ups_correct": followups_correct / followups if followups else None,
         "unanswerable_refused": refused_unanswerable / unanswerable if unanswerable else None,
         "answerable_wrongly_refused": wrongly_refused / max(len(answerable), 1),
+        "confidence_ece": calibration_error(confidences, rights),
         "latency_p50_ms": statistics.median(latencies),
         "latency_p95_ms": percentile(latencies, 0.95),
         "misses": misses,
     }
+
+
+def calibration_error(confidences: list[float], rights: list[bool]) -> float:
+    """Expected calibration error of the answers' `confidence` (bench.confidence's definition)."""
+    from bench.confidence import ece
+
+    return ece(np.asarray(confidences), np.asarray(rights, dtype=float)) if confidences else 0.0
 
 
 def evaluate_baseline(retriever_for, questions: list[Question]) -> dict:
@@ -197,6 +296,7 @@ def evaluate_baseline(retriever_for, questions: list[Question]) -> dict:
                                    / len(follow)) if follow else None,
             "unanswerable_refused": 0.0 if len(questions) > len(answerable) else None,
             "answerable_wrongly_refused": 0.0,
+            "confidence_ece": None,
             "latency_p50_ms": statistics.median(latencies),
             "latency_p95_ms": percentile(latencies, 0.95),
         }
@@ -217,11 +317,24 @@ def build_baseline(files: list[Path], embedder, chroma_dir: str):
     return lambda k: index.as_retriever(similarity_top_k=k).retrieve
 
 
+def indexed(tmp: str, files: list[Path], embedder):
+    from index.ingest import ArticleInput
+
+    container = make_container(tmp, embedder, collection_prefix="eval")
+    container.ingestion.ingest_many([ArticleInput(f.read_bytes(), f.name) for f in files])
+    return container
+
+
+def run_conversations(questions: list[Question], embedder) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        container = indexed(tmp, [SAMPLE, *sorted(SQUAD_DOCS.glob("*.txt"))], embedder)
+        ours = evaluate_conversations(container.answers, questions)
+    return {"set": "conversations", "questions": len(questions), "ours": ours}
+
+
 def run_set(name: str, files: list[Path], questions: list[Question], embedder) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        container = make_container(tmp, embedder, collection_prefix="eval")
-        for f in files:
-            container.ingestion.ingest_bytes(f.read_bytes(), f.name)
+        container = indexed(tmp, files, embedder)
         texts = {a.id: container.store.get_article(a.id).text for a in container.store.list_articles()}
         ours = evaluate_ours(container.answers, questions, texts)
         baseline = evaluate_baseline(build_baseline(files, embedder, tmp), questions)
@@ -230,7 +343,8 @@ def run_set(name: str, files: list[Path], questions: list[Question], embedder) -
 
 
 ROWS = ["hit@1", "hit@3", "hit@5", "mrr", "answer_correct", "gold_passage_cited", "citations_verbatim",
-        "follow_ups_correct", "unanswerable_refused", "answerable_wrongly_refused", "latency_p50_ms", "latency_p95_ms"]
+        "follow_ups_correct", "unanswerable_refused", "answerable_wrongly_refused", "confidence_ece", "latency_p50_ms",
+        "latency_p95_ms"]
 
 
 def format_table(result: dict) -> str:
@@ -250,7 +364,7 @@ def format_table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description="Answer-quality evaluation, ours vs a plain LlamaIndex pipeline.")
-    sets = ["sample", "squad2_dev", "sections"]
+    sets = ["sample", "squad2_dev", "sections", "conversations", "unanswerable"]
     parser.add_argument("--sets", nargs="+", choices=sets, default=sets)
     parser.add_argument("--limit", type=int, help="only the first N questions of each set (a quick check)")
     parser.add_argument("--out", type=Path, help="also write the results here as JSON (default: print only)")
@@ -260,6 +374,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
     embedder = make_embedder()
     results = []
     for name in args.sets:
+        if name == "unanswerable":
+            result = run_unanswerable(embedder, args.limit)
+            splits = ", ".join(f"{k} {v['refused']}/{v['n']} = {v['refused_rate']:.3f}"
+                               for k, v in sorted(result["ours"]["by_split"].items()))
+            print(f"unanswerable: {result['questions']} related-but-unanswerable questions refused: {splits}; "
+                  f"confidence ECE {result['ours']['confidence_ece']:.3f}\n", flush=True)
+            results.append(result)
+            continue
+        if name == "conversations":
+            result = run_conversations(load_conversation_set(limit=args.limit), embedder)
+            print(format_conversations(result), end="\n\n", flush=True)
+            results.append(result)
+            continue
         if name in ("sample", "sections"):
             load = load_sample_set if name == "sample" else load_section_set
             result = run_set(name, [SAMPLE], load(limit=args.limit), embedder)

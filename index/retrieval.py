@@ -23,11 +23,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from index.store import ArticleStore, ScoredChunk, StoredChunk
-from index.text import heading_named_in, lexical_terms
+from index.text import fold, innermost_heading, lexical_terms
 
 RRF_K = 60  # the usual constant: damps the weight of the very first ranks
 CANDIDATES = 20  # from each ranking, before fusion
@@ -37,6 +38,9 @@ SENTENCE_CANDIDATES = 60
 # Fused ranks kept beyond top_k: a lexical or sentence hit may belong to a version superseded since
 # the BM25 index was built, and is dropped when its chunk is fetched.
 SPARE_RANKS = 4
+# The sentence search runs beside the chunk search (Chroma releases the GIL while it searches: ~4 ms
+# saved a question on 2 cores); one pool for the process, shared by concurrent questions.
+_SEARCHES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sentence-search")
 
 
 @dataclass
@@ -67,6 +71,10 @@ class _LexicalSnapshot:
     article_ids: list[str] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
     bm25: Any = None
+    # Folded innermost heading (" location and logistics ") -> indices of its chunks, in order: a
+    # question is matched against its own word runs, not against every chunk (200,000 at 10,000 articles).
+    headings: dict[str, list[int]] = field(default_factory=dict)
+    longest_heading: int = 0  # in words
 
 
 class LexicalIndex:
@@ -123,11 +131,30 @@ class LexicalIndex:
             owners += [article_id] * len(a.ids)
             sections += a.sections
             terms += a.terms
-        self._snapshot = _LexicalSnapshot(generation, articles, ids, owners, sections, _bm25(terms))
+        headings: dict[str, list[int]] = defaultdict(list)
+        for index, section in enumerate(sections):
+            if section and (heading := fold(innermost_heading(section))).strip():
+                headings[heading].append(index)
+        longest = max((len(h.split()) for h in headings), default=0)
+        self._snapshot = _LexicalSnapshot(
+            generation, articles, ids, owners, sections, _bm25(terms), dict(headings), longest
+        )
+
+    def lookup(self, query: str, k: int, article_ids: list[str] | None = None) -> tuple[list[str], list[str]]:
+        """(`search`, `named_sections`) from one snapshot."""
+        snap = self._current()
+        return self._search(snap, query, k, article_ids), self._named_sections(snap, query, article_ids)
 
     def search(self, query: str, k: int, article_ids: list[str] | None = None) -> list[str]:
         """Ids of up to `k` chunks sharing words with `query`, best first."""
-        snap = self._current()
+        return self._search(self._current(), query, k, article_ids)
+
+    def named_sections(self, query: str, article_ids: list[str] | None = None) -> list[str]:
+        """Ids of the chunks of every section whose heading `query` quotes, in article order."""
+        return self._named_sections(self._current(), query, article_ids)
+
+    @staticmethod
+    def _search(snap: _LexicalSnapshot, query: str, k: int, article_ids: list[str] | None) -> list[str]:
         terms = lexical_terms(query)
         if snap.bm25 is None or not terms:
             return []
@@ -142,15 +169,16 @@ class LexicalIndex:
         ]
         return hits[:k]
 
-    def named_sections(self, query: str, article_ids: list[str] | None = None) -> list[str]:
-        """Ids of the chunks of every section whose heading `query` quotes, in article order."""
-        snap = self._current()
+    @staticmethod
+    def _named_sections(snap: _LexicalSnapshot, query: str, article_ids: list[str] | None) -> list[str]:
+        # `heading_named_in` for every heading at once: a quoted heading is one of the query's runs of
+        # whole folded words.
+        folded = fold(query).split()
+        runs = {" " + " ".join(folded[i:j]) + " " for i in range(len(folded))
+                        for j in range(i + 1, min(len(folded), i + snap.longest_heading) + 1)}
+        found = sorted(i for run in runs for i in snap.headings.get(run, ()))
         wanted = set(article_ids or ())
-        return [
-            chunk_id
-            for chunk_id, owner, section in zip(snap.ids, snap.article_ids, snap.sections, strict=True)
-            if section and (not wanted or owner in wanted) and heading_named_in(query, section)
-        ]
+        return [snap.ids[i] for i in found if not wanted or snap.article_ids[i] in wanted]
 
 
 def _bm25(terms: list[list[str]]) -> Any:
@@ -172,10 +200,10 @@ class HybridRetriever:
     def retrieve(
         self, embedding: list[float], query: str, top_k: int, article_ids: list[str] | None = None
     ) -> Retrieved:
+        sentence_search = _SEARCHES.submit(self.store.search_sentences, embedding, SENTENCE_CANDIDATES, article_ids)
         dense = self.store.search(embedding, CANDIDATES, article_ids)
-        lexical = self.lexical.search(query, CANDIDATES, article_ids)
-        by_sentence = self.store.search_sentences(embedding, SENTENCE_CANDIDATES, article_ids)[:CANDIDATES]
-        named = self.lexical.named_sections(query, article_ids)
+        lexical, named = self.lexical.lookup(query, CANDIDATES, article_ids)
+        by_sentence = sentence_search.result()[:CANDIDATES]
         fused: dict[str, float] = defaultdict(float)
         for ranking in ([c.id for c in dense], lexical, by_sentence, named[:CANDIDATES]):
             for rank, chunk_id in enumerate(ranking):

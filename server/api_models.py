@@ -96,6 +96,13 @@ class AskResponse(BaseModel):
     citations: list[CitationOut]
     mode: Literal["extractive", "llm"]
     warnings: list[str]
+    confidence: float = Field(
+        ..., ge=0, le=1,
+        description="The probability that this response is right: a right answer, or a right refusal when "
+        "`answered` is false, calibrated on labelled questions (bench/results/confidence.json). An integration "
+        "that must not show a wrong answer keeps `answered` responses above a threshold it picks from that "
+        "file's reliability table.",
+    )
 
 
 class ArticleIn(BaseModel):

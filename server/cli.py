@@ -203,6 +203,8 @@ def _ask(args, settings: Settings, make_container: ContainerFactory) -> int:
         print(json.dumps(asdict(answer), indent=2, ensure_ascii=False))
         return 0
     print(textwrap.fill(answer.answer, width=100))
+    print(f"(confidence {answer.confidence:.2f}: the chance that this {'answer' if answer.answered else 'refusal'} "
+          "is right)")
     if answer.citations:
         print("\nClosest passages (not support):" if not answer.answered else "\nSources:")
         for c in answer.citations:

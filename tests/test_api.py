@@ -79,6 +79,31 @@ def test_off_topic_question_is_refused(api):
         assert not MARKER.search(body["answer"])
 
 
+def test_a_question_for_a_number_or_a_date_the_article_does_not_give_is_refused(api):
+    """Answer-type agreement: the sentences look right (the ICRC deployed observers; Russia dispatched
+    buses) but hold no count or date, so there is no answer to quote."""
+    for question in ("How many observers did the ICRC deploy at the exit points?",
+                     "When did Russian authorities dispatch the buses?"):
+        body = ask(api, question)
+        assert body["answered"] is False, body
+        assert body["citations"], "the closest passages are still shown"
+    body = ask(api, "How many drones did Russia say it downed?")  # the sentence gives the count
+    assert body["answered"] is True and "788" in body["answer"]
+
+
+def test_every_answer_carries_a_calibrated_confidence(api):
+    """confidence is the probability that the response is right; a well-supported answer rates higher
+    than a question the article only resembles."""
+    sure = ask(api, "How many drones did Russia say it downed?")
+    unsure = ask(api, "What did the Red Cross say about the swap?")
+    for body in (sure, unsure):
+        assert 0.0 <= body["confidence"] <= 1.0
+    assert sure["confidence"] > unsure["confidence"], (sure["confidence"], unsure["confidence"])
+    streamed = api.post("/ask/stream", json={"question": "How many drones did Russia say it downed?"})
+    done = next(data for event, data in read_sse(streamed) if event == "done")
+    assert done["confidence"] == sure["confidence"]
+
+
 def test_follow_up_with_a_pronoun_uses_the_conversation(api):
     first = ask(api, "What did Zelenskyy call the swap?")
     assert first["answered"] and "human dignity" in first["answer"]

@@ -3,6 +3,8 @@ index follows every add, update and delete, also those made through another hand
 
 from __future__ import annotations
 
+from tests.conftest import SAMPLE
+
 PARAGRAPHS = [
     "The harbour authority published its annual report on shipping volumes.",
     "Container traffic grew steadily through the spring and the summer months.",
@@ -102,3 +104,22 @@ def test_a_question_naming_a_section_is_answered_by_that_section(make_container)
 
     answer = c.answers.ask("Where did most visitors come from?")
     assert answer.answered and answer.answer.startswith("Most came from within twenty miles.")
+
+
+def test_quoted_headings_are_found_as_a_scan_of_every_chunk_would_find_them(make_container):
+    """The heading lookup (the question's word runs against a table of headings) matches
+    `heading_named_in` over every chunk, which it replaced because that scan grows with the corpus."""
+    from index.retrieval import LexicalIndex
+    from index.text import heading_named_in
+
+    c = make_container()
+    c.ingestion.ingest_bytes(SAMPLE.read_bytes(), SAMPLE.name)
+    c.ingestion.ingest_text(FESTIVAL, "markdown", article_id="festival")
+    lexical = LexicalIndex(c.store)
+    snap = lexical._current()
+    for query in ["What does the article say about Location and Logistics?", "Tell me about location and logistics",
+                  "What about the fragile gesture in a protracted conflict?", "Anything on the Programme?",
+                  "programme programme", "Location", "What is new?", ""]:
+        scan = [i for i, s in zip(snap.ids, snap.sections, strict=True) if s and heading_named_in(query, s)]
+        assert lexical.named_sections(query) == scan, query
+        assert lexical.named_sections(query, ["festival"]) == [i for i in scan if i.startswith("festival")]

@@ -9,7 +9,7 @@ import pytest
 from index.store import ScoredChunk, SentenceVector
 from server.services.evidence import EVIDENCE, EvidenceModel
 from server.services.extractive import extractive_answer
-from server.services.question import Question
+from server.services.question import FollowUp, Question
 from server.services.scoring import PASSAGE_WEIGHT, TYPE_BONUS, expected_kind, score_sentences
 from server.services.search import Passages
 
@@ -72,14 +72,17 @@ def test_question_types(question, holds, lacks):
     assert expected_kind("Why did the talks stall?") is None
 
 
-def passages(sentences: list[tuple[str, float, float, int]], topic: bool = False) -> Passages:
+def passages(
+    sentences: list[tuple[str, float, float, int]], topic: bool = False, follow_up: FollowUp | None = None
+) -> Passages:
     """Passages whose scored sentences are (text, evidence, score, n), best first."""
     from server.services.scoring import ScoredSentence
 
     chunks = [chunk(f"c{n}", f"passage {n}", 0.5, start=100 * n) for n in (1, 2)]
     scored = [ScoredSentence(sentence(f"c{n}", text, [1.0], 100 * n + i), n, ev, sc)
               for i, (text, ev, sc, n) in enumerate(sentences)]
-    return Passages(Question("q", "q", "q"), chunks, scored, max(s.evidence for s in scored), topic)
+    question = Question("q", "q", "q", follow_up=follow_up)
+    return Passages(question, chunks, scored, max(s.evidence for s in scored), topic)
 
 
 def test_a_second_sentence_needs_a_close_score_and_enough_evidence_of_its_own():
@@ -92,10 +95,16 @@ def test_a_second_sentence_needs_a_close_score_and_enough_evidence_of_its_own():
     assert answer.answer == "First. [1]" and [c.n for c in answer.citations] == [1]
 
 
-def test_a_follow_up_does_not_repeat_what_was_already_said():
-    found = passages([("First.", 0.8, 1.0, 1), ("Other.", 0.7, 0.9, 2)])
+def test_a_follow_up_moves_on_and_says_when_it_quotes_again():
     history = [("user", "q"), ("assistant", "First. [1]")]
+    found = passages([("First.", 0.8, 1.0, 1), ("Other.", 0.7, 0.9, 2)], follow_up="pointer")
     assert extractive_answer(found, history, min_second_evidence=0.49).answer == "Other. [2]"
+    # The earlier quote is still far the best: quoted again, and said to be.
+    found = passages([("First.", 0.8, 1.0, 1), ("Weak.", 0.3, 0.6, 2)], follow_up="pointer")
+    assert extractive_answer(found, history, min_second_evidence=0.49).answer == "As quoted above: First. [1]"
+    # A question that stands alone is answered as if asked first, whatever was said before.
+    found = passages([("First.", 0.8, 1.0, 1), ("Other.", 0.7, 0.9, 2)])
+    assert extractive_answer(found, history, min_second_evidence=0.49).answer == "First. [1]"
 
 
 def test_a_question_about_a_section_gets_its_opening():

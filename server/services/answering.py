@@ -2,20 +2,24 @@
 
 1. `followup.resolve`: the question's three forms (asked, search text, standalone question);
 2. `PassageSearch.find`: the passages (hybrid retrieval) and their sentences scored for evidence;
-3. a refusal when the evidence is below the calibrated threshold (weak evidence never reaches the
+3. a refusal when the evidence is below the calibrated threshold, or when the question asks for a
+   number, a date or a duration that the best sentence does not hold (weak evidence never reaches the
    LLM), else the answer: `extractive_answer` offline, `LLMAnswerer` with an LLM, falling back to
-   the extractive answer with a warning when the LLM's answer cannot be used.
+   the extractive answer with a warning when the LLM's answer cannot be used;
+4. its `confidence`, from the same evidence in both modes (confidence.py).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 from index.embedding import Embedder
 from index.store import ArticleStore
 from server.components.llm import ChatLLM
 from server.services import followup
+from server.services.confidence import CONFIDENCE, ConfidenceModel, Features
 from server.services.evidence import EVIDENCE, EvidenceModel
 from server.services.extractive import extractive_answer
 from server.services.llm_answer import LLMAnswerer, LLMAnswerRejected
@@ -39,6 +43,7 @@ class AnswerService:
         top_k: int,
         evidence: EvidenceModel = EVIDENCE,
         min_second_evidence: float = EVIDENCE.min_evidence,
+        confidence: ConfidenceModel = CONFIDENCE,
     ):
         self.search = PassageSearch(store, embedder, evidence)
         self.llm = llm
@@ -46,6 +51,7 @@ class AnswerService:
         self.top_k = top_k
         self.min_evidence = evidence.min_evidence
         self.min_second_evidence = min_second_evidence
+        self.confidence = confidence
 
     @property
     def mode(self) -> Mode:
@@ -67,13 +73,13 @@ class AnswerService:
         self, asked: str, history: History = (), article_ids: list[str] | None = None, top_k: int | None = None
     ) -> Answer:
         found = self.find(asked, history, article_ids, top_k)
-        if (answer := self._without_llm(found, history)) is not None:
-            return answer
-        assert self.llm_answers is not None
-        try:
-            return self.llm_answers.answer(found, history)
-        except LLMAnswerRejected as exc:
-            return self._extractive(found, history, str(exc))
+        if (answer := self._without_llm(found, history)) is None:
+            assert self.llm_answers is not None
+            try:
+                answer = self.llm_answers.answer(found, history)
+            except LLMAnswerRejected as exc:
+                answer = self._extractive(found, history, str(exc))
+        return self._rated(answer, found)
 
     def ask_stream(
         self, asked: str, history: History = (), article_ids: list[str] | None = None, top_k: int | None = None
@@ -84,7 +90,7 @@ class AnswerService:
             yield CitationsEvent(answer.citations)
             for piece in word_pieces(answer.answer):
                 yield DeltaEvent(piece)
-            yield DoneEvent(answer)
+            yield DoneEvent(self._rated(answer, found))
             return
         assert self.llm_answers is not None
         yield CitationsEvent(found.citations())
@@ -92,15 +98,20 @@ class AnswerService:
             answer = yield from self.llm_answers.stream(found, history)
         except LLMAnswerRejected as exc:
             answer = self._extractive(found, history, str(exc))
-        yield DoneEvent(answer)
+        yield DoneEvent(self._rated(answer, found))
 
     def _without_llm(self, found: Passages, history: History) -> Answer | None:
         """The answer when no LLM call is needed: a refusal, or the extractive answer offline."""
-        if not found.chunks or (found.evidence < self.min_evidence and not found.topic):
+        if not found.chunks or (found.evidence < self.min_evidence and not found.topic) or found.kind_missing:
             return refusal(found.chunks, self.mode, found.warnings)
         if self.llm is None:
             return self._extractive(found, history)
         return None
+
+    def _rated(self, answer: Answer, found: Passages) -> Answer:
+        """The answer with its confidence, from the same evidence in either mode."""
+        features = Features.of(found.question.search_text, found.sentences, answer.answered)
+        return replace(answer, confidence=round(self.confidence.confidence(features), 3))
 
     def _extractive(self, found: Passages, history: History, warning: str | None = None) -> Answer:
         return extractive_answer(found, history, self.min_second_evidence, [warning] if warning else [])

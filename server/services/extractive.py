@@ -11,8 +11,11 @@ from server.services.search import Passages
 MAX_ANSWER_SENTENCES = 2
 # A second sentence joins the answer only if it scores nearly as well as the best one…
 SECOND_SENTENCE_MARGIN = 0.06
-# A follow-up should move the conversation on: a sentence quoted in an earlier answer scores less.
+# A follow-up should move the conversation on: a sentence quoted in an earlier answer scores less…
 ALREADY_SAID_PENALTY = 0.15
+# …and when it still wins (the answer to "What is his job title?" is often in the sentence that
+# named him), the answer says it is quoting again rather than passing it off as new.
+QUOTED_AGAIN = "As quoted above: "
 
 
 def extractive_answer(
@@ -20,26 +23,34 @@ def extractive_answer(
 ) -> Answer:
     """Quote the best sentences; `min_second_evidence`: the least evidence of a second sentence (…and
     holds enough evidence on its own)."""
-    chosen = choose_sentences(found, history, min_second_evidence)
+    said = _already_said(found, history)
+    chosen = choose_sentences(found, said, min_second_evidence)
     # Sentences of the best passage first, in article order; any other keeps its rank after them.
     best_n = chosen[0].n
     chosen.sort(key=lambda t: (0, t.sentence.start) if t.n == best_n else (1, 0))
     text = " ".join(f"{t.text} [{t.n}]" for t in chosen)
+    if said and all(t.text in said for t in chosen):
+        text = QUOTED_AGAIN + text
     cited = sorted({t.n for t in chosen})
     return Answer(text, True, found.citations(cited), "extractive", [*found.warnings, *(warnings or [])])
 
 
-def choose_sentences(found: Passages, history: History, min_second_evidence: float) -> list[ScoredSentence]:
+def _already_said(found: Passages, history: History) -> str:
+    """The earlier answers, for a follow-up; nothing for a question that stands alone, which is
+    answered exactly as if asked first."""
+    return " ".join(c for role, c in history if role == "assistant") if found.question.follow_up else ""
+
+
+def choose_sentences(found: Passages, said: str, min_second_evidence: float) -> list[ScoredSentence]:
     if found.topic:  # what the named section says: its opening sentences
         opening = sorted((t for t in found.sentences if t.n == 1), key=lambda t: t.sentence.start)
         if opening:
             return opening[:MAX_ANSWER_SENTENCES]
-    already_said = " ".join(content for role, content in history if role == "assistant")
-    fresh = sorted(found.sentences, key=lambda t: -(t.score - ALREADY_SAID_PENALTY * (t.text in already_said)))
+    fresh = sorted(found.sentences, key=lambda t: -(t.score - ALREADY_SAID_PENALTY * (t.text in said)))
     chosen = [fresh[0]]
     for t in fresh[1:]:
         if len(chosen) == MAX_ANSWER_SENTENCES or t.score < fresh[0].score - SECOND_SENTENCE_MARGIN:
             break
-        if t.evidence >= min_second_evidence and t.text not in already_said:  # a follow-up adds, not repeats
+        if t.evidence >= min_second_evidence and t.text not in said:  # a follow-up adds, not repeats
             chosen.append(t)
     return chosen

@@ -1,26 +1,40 @@
 """Follow-up questions: turn "What did he say next?" into a `Question` that can be searched.
 
-With an LLM configured, it rewrites a follow-up as a standalone question (`rewrite_messages`), which
-is then both searched and asked. Offline, or when the rewrite fails (with a warning), the names and
-key nouns of the previous question and the names in the previous answer (where "it" or "he" often
-points) are added to the search text. Carrying terms rather than the whole previous question keeps
-the old question's wording from outweighing the new one.
+A question is a follow-up only when it says so: a personal pronoun pointing back ("What did *he*
+say?", "Who rejected *it*?"), an ellipsis that asks the last question about something
+else ("*And* the Kremlin?", "*What about* Turkey?"), or no content words at all ("Why?", "When was
+that?"). Any other question stands alone and is answered exactly as without the conversation, however
+short ("Who was Rollo?"): counting words took short standalone questions for follow-ups and answered
+them from the previous turn (measured on bench/sets/conversations.jsonl).
+
+With an LLM configured, a follow-up is rewritten as a standalone question (`rewrite_messages`),
+which is then both searched and asked. Offline, or when the rewrite fails (with a warning), terms of
+the previous question (itself resolved the same way, so a chain of follow-ups keeps its subject) are
+added to the search text: its names for a pronoun (and the names opening the previous answer, where
+"it" or "he" often points; carrying its other words too measured worse), its words other than names
+for an ellipsis (the new name replaces the old), all of it for a bare question. Carrying terms rather than
+the whole previous question keeps the old question's wording from outweighing the new one.
 """
 
 from __future__ import annotations
 
 import re
 
-from index.text import ANAPHORA, STOPWORDS, content_words, words
+from index.text import STOPWORDS, content_words, words
 from server.components.llm import ChatLLM, LLMError
 from server.services.llm_answer import NOT_IN_ARTICLES, without_markers
-from server.services.question import History, Question
+from server.services.question import FollowUp, History, Question
 
-# A question with this many content words or fewer rarely stands alone ("And the Kremlin?").
-MAX_CONTEXT_FREE_WORDS = 2
+# Words that point back to someone or something named before. Not "this", "that", "there" or "then":
+# in questions they are as often relative ("the deal that ended…") or existential ("Are there…").
+POINTERS = frozenset({"he", "him", "his", "she", "her", "hers", "it", "its", "they", "them", "their", "theirs"})
+# The last question again, about something else: "And the Kremlin?", "What about Turkey?".
+ELLIPSIS = re.compile(r"^\W*(?:and|but|also|what about|how about|same for|what of)\b", re.IGNORECASE)
 NAME_RE = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w’'.-]*)*")
 # Answers are quoted passages: only their first sentences name the referent.
 ANSWER_CHARS = 300
+# A follow-up of a follow-up of…: the subject is looked for this many questions back at most.
+MAX_CHAIN = 3
 # A rewritten follow-up longer than this is not a question but a ramble (or an answer).
 MAX_REWRITE_CHARS = 500
 # Recent turns are enough to resolve a reference, and keep the rewrite quick.
@@ -30,8 +44,13 @@ without the conversation: replace pronouns and vague references with the names t
 its meaning and do not answer it. Reply with the question only."""
 
 
-def needs_context(question: str) -> bool:
-    return any(t in ANAPHORA for t in words(question)) or len(content_words(question)) <= MAX_CONTEXT_FREE_WORDS
+def follow_up_kind(question: str) -> FollowUp | None:
+    """How `question` leans on the conversation, or None when it stands alone."""
+    if ELLIPSIS.match(question):
+        return "ellipsis"
+    if any(w in POINTERS for w in words(question)):
+        return "pointer"
+    return None if content_words(question) else "bare"
 
 
 def names(text: str) -> list[str]:
@@ -44,15 +63,34 @@ def names(text: str) -> list[str]:
     return found
 
 
-def search_text(question: str, history: History) -> str:
+def _last_exchange(history: History) -> tuple[str, str, History] | None:
+    """(last user question, the answer to it, the turns before that question)."""
+    for i in range(len(history) - 1, -1, -1):
+        role, content = history[i]
+        if role == "user" and content.strip():
+            answer = next((c for r, c in history[i + 1 :] if r == "assistant"), "")
+            return content, answer, history[:i]
+    return None
+
+
+def search_text(question: str, history: History, depth: int = 0) -> str:
     """The offline text to search for `question`, given earlier turns."""
-    last_user = next((c for role, c in reversed(history) if role == "user" and c.strip()), None)
-    if last_user is None or not needs_context(question):
+    kind = follow_up_kind(question)
+    last = _last_exchange(history) if kind and depth < MAX_CHAIN else None
+    if kind is None or last is None:
         return question
-    last_answer = next((c for role, c in reversed(history) if role == "assistant"), "")
-    last_answer = without_markers(last_answer)[:ANSWER_CHARS]
-    # The previous question's names, or its key words when it names no one, then the answer's names.
-    carried = (names(last_user) or sorted(content_words(last_user))) + names(last_answer)
+    last_user, last_answer, before = last
+    previous = search_text(last_user, before, depth + 1)  # what the previous question was about
+    if kind == "ellipsis":
+        previous_names = {w for name in names(previous) for w in words(name)}
+        carried = sorted(content_words(previous) - previous_names)
+        if not carried:
+            carried = names(previous)
+    elif kind == "pointer":  # a name: the previous question's, or one its answer opens with
+        carried = (names(previous) or sorted(content_words(previous))) + names(
+            without_markers(last_answer)[:ANSWER_CHARS])
+    else:
+        carried = [previous]
     seen = set(words(question))
     terms = []
     for term in carried:
@@ -75,15 +113,17 @@ def rewrite_messages(question: str, history: History) -> list[dict[str, str]]:
 
 def resolve(asked: str, history: History, llm: ChatLLM | None) -> Question:
     """The three forms of `asked`, given the conversation so far."""
-    if llm is None or not history or not needs_context(asked):
-        return Question(asked, search_text(asked, history), asked)
+    if (kind := follow_up_kind(asked)) is None or _last_exchange(history) is None:
+        return Question(asked, asked, asked)
+    if llm is None:
+        return Question(asked, search_text(asked, history), asked, follow_up=kind)
     try:
         rewritten = " ".join(llm.complete(rewrite_messages(asked, history)).split())
     except LLMError as exc:
         problem = f"failed ({exc})"
     else:
         if rewritten and len(rewritten) <= MAX_REWRITE_CHARS and NOT_IN_ARTICLES not in rewritten:
-            return Question(asked, rewritten, rewritten)
+            return Question(asked, rewritten, rewritten, follow_up=kind)
         problem = "returned no usable question"
     warning = f"The LLM could not rewrite the follow-up: it {problem}; searched with the names of earlier turns."
-    return Question(asked, search_text(asked, history), asked, (warning,))
+    return Question(asked, search_text(asked, history), asked, (warning,), follow_up=kind)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 History = Sequence[tuple[str, str]]  # earlier (role, content) turns, oldest first
+# How a follow-up leans on the conversation (see followup.py): a pronoun ("What did he say?"), an
+# ellipsis ("And the Kremlin?"), or no words of its own ("Why?").
+FollowUp = Literal["pointer", "ellipsis", "bare"]
 
 
 @dataclass(frozen=True)
@@ -19,3 +23,6 @@ class Question:
     # carried names, is no question).
     standalone: str
     warnings: tuple[str, ...] = ()
+    # How it leans on the conversation, or None: a question that stands alone is answered exactly as
+    # without history.
+    follow_up: FollowUp | None = None

@@ -41,6 +41,7 @@ class Answer:
     citations: list[Citation]
     mode: Mode
     warnings: list[str] = field(default_factory=list)
+    confidence: float = 0.0  # the probability that it is right (see confidence.py)
 
 
 def citations(chunks: list[ScoredChunk], numbers: list[int] | None = None) -> list[Citation]:

@@ -16,11 +16,17 @@ import numpy as np
 from index.store import ScoredChunk, SentenceVector
 from index.text import content_stems
 from server.services.evidence import EVIDENCE, EvidenceModel
+from server.services.question import Question
 
 # Ranking only (never the refusal): the passage's own similarity to the question counts too, and a
 # sentence holding what the question asks for (a number, a date…) gets a bonus.
 PASSAGE_WEIGHT = 0.25
 TYPE_BONUS = 0.1
+# A follow-up is searched with words carried from the conversation; its own words ("What did he
+# *declare*?") say what is new, and a sentence holding them ranks higher; after an ellipsis ("And
+# *the Kremlin*?") they are its whole point.
+FOLLOW_UP_WEIGHT = 0.15
+ELLIPSIS_WEIGHT = 0.4
 
 _NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
@@ -41,10 +47,17 @@ EXPECTED_KIND = [
     (re.compile(r"^\W*how long\b", re.I), _DURATION),
     (re.compile(r"^\W*(how (many|much|far|old|often|large|big)|what (number|percentage|share|amount))\b", re.I),
      _NUMBER),
-    (re.compile(r"^\W*(when|what (year|date|day|time|month))\b", re.I), _DATE),
-    (re.compile(r"^\W*(where|in which|which (city|country|town|place|region))\b", re.I), _PROPER_NOUN),
+    (re.compile(r"^\W*(when|(in |by |since |until )?(what|which) (year|date|day|time|month|decade|century))\b", re.I),
+     _DATE),
+    (re.compile(r"^\W*(where|in which|(which|what) (city|country|town|place|region))\b", re.I), _PROPER_NOUN),
     (re.compile(r"^\W*(who|whom|whose)\b", re.I), _PROPER_NOUN),
 ]
+
+
+def strict_kind(kind: re.Pattern[str]) -> bool:
+    """Whether an answer must hold this kind (a number, a date, a span of time), not only rank higher
+    for holding it (a person, a place: their answers are often common nouns)."""
+    return kind in (_NUMBER, _DATE, _DURATION)
 
 
 def expected_kind(question: str) -> re.Pattern[str] | None:
@@ -71,16 +84,20 @@ def score_sentences(
     sentences: Sequence[SentenceVector],
     named: set[int] = frozenset(),  # type: ignore[assignment]
     model: EvidenceModel = EVIDENCE,
+    follow_up: Question | None = None,
 ) -> list[ScoredSentence]:
     """Every sentence of `chunks` scored against the question, best first.
 
     `named`: citation numbers of passages whose section heading the question quotes; the words of
-    their heading path count as said by each of their sentences."""
+    their heading path count as said by each of their sentences. `follow_up`: the question, when
+    `search_text` adds words from the conversation to it."""
     if not sentences:
         return []
     rank = {c.id: n for n, c in enumerate(chunks, start=1)}
     asked = content_stems(search_text)
     kind = expected_kind(search_text)
+    own = content_stems(follow_up.asked) if follow_up else set()
+    own_weight = ELLIPSIS_WEIGHT if follow_up and follow_up.follow_up == "ellipsis" else FOLLOW_UP_WEIGHT
     cosines = np.asarray([s.embedding for s in sentences], dtype=np.float32) @ embedding
     scored = []
     for s, cosine in zip(sentences, cosines.tolist(), strict=True):
@@ -93,6 +110,8 @@ def score_sentences(
         score = evidence + PASSAGE_WEIGHT * chunks[n - 1].score
         if kind is not None and kind.search(s.text):
             score += TYPE_BONUS
+        if own:
+            score += own_weight * len(own & said) / len(own)
         scored.append(ScoredSentence(s, n, evidence, score))
     scored.sort(key=lambda t: (-t.score, t.sentence.start))
     return scored

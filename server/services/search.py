@@ -11,6 +11,7 @@ from index.retrieval import HybridRetriever
 from index.store import ArticleStore, ScoredChunk, SentenceVector
 from index.text import content_stems, innermost_heading
 from server.limits import echo_ids
+from server.services.confidence import kind_missing
 from server.services.evidence import EVIDENCE, EvidenceModel
 from server.services.question import Question
 from server.services.results import Citation, citations
@@ -43,6 +44,8 @@ class Passages:
     # article say about Location and Logistics?"); that section's passages come first.
     topic: bool = False
     warnings: list[str] = field(default_factory=list)
+    # The question asks for a number, a date or a duration that its best sentence does not hold.
+    kind_missing: bool = False
 
     def citations(self, numbers: list[int] | None = None) -> list[Citation]:
         return citations(self.chunks, numbers)
@@ -83,9 +86,12 @@ class PassageSearch:
                 c for c in chunks if c.id not in named_ids]
         named = {n for n, c in enumerate(chunks, start=1) if c.id in named_ids}
         sentences = [s for s in sentences if s.chunk_id in {c.id for c in chunks}]
-        scored = score_sentences(question.search_text, embedding, chunks, sentences, named, self.evidence)
+        scored = score_sentences(question.search_text, embedding, chunks, sentences, named, self.evidence,
+                                 question if question.follow_up else None)
         evidence = max((s.evidence for s in scored), default=NO_EVIDENCE)
-        return Passages(question, chunks, scored, evidence, topic and bool(scored), list(question.warnings))
+        topic = topic and bool(scored)
+        missing = not topic and kind_missing(question.search_text, scored[0] if scored else None)
+        return Passages(question, chunks, scored, evidence, topic, list(question.warnings), missing)
 
 
 def _one_version_each(chunks: list[ScoredChunk], sentences: list[SentenceVector]) -> list[ScoredChunk]:
