@@ -6,10 +6,11 @@ extra's matplotlib).
 Labelled questions, asked through the same service as `POST /ask` with the sample article and the 35
 SQuAD 2.0 articles indexed together: our sample-article set (answerable, related-but-unanswerable,
 off-topic; searched in the sample article), bench/sets/unanswerable.jsonl (related-but-unanswerable
-questions over the sample article and SQuAD articles) and SQuAD 2.0's 300 questions. A response is
-right when it answers an answerable question with its answer, or refuses an unanswerable one. Each
-set has a tuning split (fits the weights) and a held-out split (reports the calibration): ours say
-which; SQuAD's questions are split by a hash of their text (one in three held out).
+questions over the sample article and SQuAD articles), questions naming a section of the sample
+article (bench.eval's `sections` set) and SQuAD 2.0's 300 questions. A response is right when it
+answers an answerable question with its answer, or refuses an unanswerable one. Each set has a
+tuning split (fits the weights) and a held-out split (reports the calibration): the unanswerable set
+says which; the others are split by a hash of the question (one in three held out).
 
 The model is a logistic regression (Newton's method, a little L2), written here in numpy: ten
 thousand lines of scikit-learn for six weights is not a dependency worth adding. Expected calibration
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import ROOT, SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container
-from bench.eval import contains_answer
+from bench.eval import contains_answer, load_section_set
 
 UNANSWERABLE_SET = ROOT / "bench" / "sets" / "unanswerable.jsonl"
 SQUAD_QUESTIONS = SQUAD_DOCS.parent / "questions.jsonl"
@@ -56,6 +57,9 @@ def labelled(sample_id: str) -> list[dict]:
     for r in load_jsonl(UNANSWERABLE_SET):
         rows.append({"question": r["question"], "answers": [], "set": "unanswerable", "split": r["split"],
                      "article_ids": [sample_id] if r["article"] == "sample" else None})
+    for q in load_section_set():
+        rows.append({"question": q.question, "answers": q.answers, "article_ids": [sample_id], "set": "sections",
+                     "split": hashed_split(q.question)})
     for r in load_jsonl(SQUAD_QUESTIONS):
         rows.append({"question": r["question"], "answers": r["answers"] if r["answerable"] else [],
                      "article_ids": None, "set": "squad2_dev", "split": hashed_split(r["question"])})
@@ -66,9 +70,9 @@ def design(features: list) -> np.ndarray:
     """The model's inputs, as ConfidenceModel.confidence builds them."""
     out = []
     for f in features:
-        evidence, coverage, margin, answered = astuple(f)
+        evidence, coverage, margin, answered, topic = astuple(f)
         a = 1.0 if answered else 0.0
-        out.append([1.0, evidence, coverage, margin, a, a * evidence])
+        out.append([1.0, evidence, coverage, margin, a, a * evidence, 1.0 if topic else 0.0])
     return np.asarray(out)
 
 
@@ -139,7 +143,7 @@ def main() -> None:
             answer = service.ask(row["question"], (), row["article_ids"])
             right = (answer.answered and contains_answer(answer.answer, row["answers"])) if row["answers"] else (
                 not answer.answered)
-            features = Features.of(found.question.search_text, found.sentences, answer.answered)
+            features = Features.of(found.question.search_text, found.sentences, answer.answered, found.topic)
             records.append({**row, "answered": answer.answered, "right": bool(right), "features": features,
                             "confidence_in_use": answer.confidence})
     x = design([r["features"] for r in records])
@@ -157,13 +161,14 @@ def main() -> None:
         "per_set_held_out": {
             s: {"n": int(m.sum()), "right": round(float(y[m].mean()), 3),
                 "mean_confidence": round(float(p[m].mean()), 3), "ece": round(ece(p[m], y[m]), 3)}
-            for s in ("sample", "unanswerable", "squad2_dev")
+            for s in ("sample", "sections", "unanswerable", "squad2_dev")
             if (m := held & np.asarray([r["set"] == s for r in records])).any()
         },
         "reliability_held_out": reliability(p[held], y[held]),
     }
     print(f"{len(records)} labelled questions: {summary['tune']} tuning, {summary['held_out']} held out")
-    print(f"weights (1, evidence, coverage, margin, answered, answered × evidence): {tuple(summary['weights'])}")
+    print(f"weights (1, evidence, coverage, margin, answered, answered × evidence, topic): "
+          f"{tuple(summary['weights'])}")
     print(f"expected calibration error: held out {summary['ece_held_out']}, tuning {summary['ece_tune']}")
     for s, v in summary["per_set_held_out"].items():
         print(f"  {s:13} held out n={v['n']:3}  right {v['right']:.3f}  mean confidence {v['mean_confidence']:.3f}  "

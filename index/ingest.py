@@ -10,15 +10,17 @@ and committed on its own, so a failure never leaves one half-visible.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -237,6 +239,8 @@ class IngestionService:
                 article_vectors = [next(vectors) for _ in article_texts]
                 self._write(prepared, article_vectors)
                 finished(index, prepared.result("updated" if prepared.article_id in current else "new"))
+        if changed:
+            trim_heap()
 
     @contextmanager
     def _in_flight(self, keys: set[tuple[str, str]]) -> Iterator[None]:
@@ -321,6 +325,22 @@ class IngestionService:
              _section_dicts(article)]
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:_VERSION_HEX]
+
+
+@cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
+    except OSError:  # not glibc (musl, …): nothing to trim
+        return None
+
+
+def trim_heap() -> None:
+    """Give the memory freed by an embedding group back to the system. glibc keeps the freed pages of
+    the model's large temporary arrays in its heap, so a long ingest's RSS only grew (~1.7 MB an
+    article); `malloc_trim` after each group keeps it flat, at ~1 ms a call."""
+    if (libc := _libc()) is not None:
+        libc.malloc_trim(0)
 
 
 def _chunk_id(article_id: str, version: str, index: int) -> str:

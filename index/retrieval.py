@@ -21,6 +21,7 @@ and never returns a deleted or replaced one.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -123,7 +124,8 @@ class LexicalIndex:
         for article_id, chunks in read.items():
             articles[article_id] = _ArticleTerms(
                 changed[article_id], [c.id for c in chunks], [c.section for c in chunks],
-                [lexical_terms(c.text) for c in chunks])
+                # Interned: the kept terms of 200,000 chunks share one string per distinct word.
+                [[sys.intern(t) for t in lexical_terms(c.text)] for c in chunks])
         ids, owners, sections, terms = [], [], [], []
         for article_id in sorted(articles):
             a = articles[article_id]

@@ -110,7 +110,7 @@ class AnswerService:
 
     def _rated(self, answer: Answer, found: Passages) -> Answer:
         """The answer with its confidence, from the same evidence in either mode."""
-        features = Features.of(found.question.search_text, found.sentences, answer.answered)
+        features = Features.of(found.question.search_text, found.sentences, answer.answered, found.topic)
         return replace(answer, confidence=round(self.confidence.confidence(features), 3))
 
     def _extractive(self, found: Passages, history: History, warning: str | None = None) -> Answer:

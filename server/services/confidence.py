@@ -36,28 +36,29 @@ class Features:
     coverage: float  # share of the question's content stems in the best sentence
     margin: float  # best evidence minus the next sentence's
     answered: bool
+    topic: bool  # answered with a named section's opening (its evidence says little)
 
     @classmethod
-    def of(cls, search_text: str, sentences: list[ScoredSentence], answered: bool) -> Features:
+    def of(cls, search_text: str, sentences: list[ScoredSentence], answered: bool, topic: bool) -> Features:
         if not sentences:
-            return cls(-1.0, 0.0, 0.0, answered)
+            return cls(-1.0, 0.0, 0.0, answered, topic)
         best = sentences[0]
         asked = content_stems(search_text)
         coverage = len(asked & content_stems(best.text)) / len(asked) if asked else 0.0
         second = sentences[1].evidence if len(sentences) > 1 else 0.0
-        return cls(best.evidence, coverage, best.evidence - second, answered)
+        return cls(best.evidence, coverage, best.evidence - second, answered, topic)
 
 
 @dataclass(frozen=True)
 class ConfidenceModel:
-    """P(right) = logistic(w · [1, evidence, coverage, margin, answered, answered × evidence])."""
+    """P(right) = logistic(w · [1, evidence, coverage, margin, answered, answered × evidence, topic])."""
 
-    # Fitted by `python -m bench.confidence` on 277 labelled questions (held-out ECE 0.044 on 156).
-    weights: tuple[float, ...] = (3.404, -2.429, 0.363, 3.182, -7.82, 6.618)
+    # Fitted by `python -m bench.confidence` on 301 labelled questions (held-out ECE 0.048 on 168).
+    weights: tuple[float, ...] = (1.887, 1.633, 0.303, 3.171, -6.394, 2.724, 7.226)
 
     def confidence(self, f: Features) -> float:
         a = 1.0 if f.answered else 0.0
-        x = (1.0, f.evidence, f.coverage, f.margin, a, a * f.evidence)
+        x = (1.0, f.evidence, f.coverage, f.margin, a, a * f.evidence, 1.0 if f.topic else 0.0)
         z = sum(w * v for w, v in zip(self.weights, x, strict=True))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 

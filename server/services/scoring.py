@@ -37,10 +37,12 @@ _DATE = re.compile(
     r"century|decade)\b", re.IGNORECASE)
 _NUMBER_WORD = (r"\b(?:\d[\d,.]*|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
                 r"thirty|forty|fifty|hundreds?|thousands?|several|many|few)")
-# "How long": a span of time or a distance ("two-hour", "50 kilometers", "three years").
+# "How long": a span of time or a distance ("two-hour", "50 kilometers", "three years"), or where one
+# starts ("since the 1960s").
 _DURATION = re.compile(
     _NUMBER_WORD + r"[\s-]+(?:\w+[\s-]+)?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|"
-    r"centuries|century|kilometers?|kilometres?|km|miles?|meters?|metres?|feet|foot)\b", re.IGNORECASE)
+    r"centuries|century|kilometers?|kilometres?|km|miles?|meters?|metres?|feet|foot)\b|\bsince\s+(?:the\s+)?\d",
+    re.IGNORECASE)
 _PROPER_NOUN = re.compile(r"(?<=\S)\s+[A-Z][\w’'-]+")  # a capitalised word that does not open the sentence
 # (what the question asks, what a sentence answering it holds), first match wins.
 EXPECTED_KIND = [
