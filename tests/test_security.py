@@ -51,6 +51,7 @@ def test_writes_need_the_key_and_reads_stay_open(serve):
             assert_refused(response, 401, "Authorization: Bearer", "ARTICLECHAT_API_KEY")
             assert response.headers["www-authenticate"] == "Bearer"
         assert_refused(client.post("/articles/upload", files={"file": ("a.txt", b"Some text.\n")}), 401)
+        assert_refused(client.post("/articles/batch", json={"articles": [ARTICLE]}), 401)
         assert client.get("/articles").json() == []  # nothing was written
 
         assert client.post("/articles", json=ARTICLE, headers=bearer(KEY)).status_code == 201
@@ -291,7 +292,7 @@ def security_of(schema: dict) -> dict[str, list | None]:
 
 
 def test_openapi_lists_the_key_on_the_protected_operations(serve, sample_server):
-    writes = {"POST /articles", "POST /articles/upload", "DELETE /articles/{article_id}"}
+    writes = {"POST /articles", "POST /articles/upload", "POST /articles/batch", "DELETE /articles/{article_id}"}
     reads = {"GET /articles", "GET /articles/{article_id}", "POST /ask", "POST /ask/stream"}
     with serve(api_key=KEY).client() as client:
         schema = client.get("/openapi.json").json()

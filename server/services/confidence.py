@@ -3,10 +3,10 @@
 - **Answer type.** A question asking for a count, an amount, a date or a duration ("How many…",
   "When…", "How long…") is refused when the sentence that would answer it holds no number, date or
   span of time: it resembles the question without answering it ("How many ICRC observers were
-  deployed?" against "the ICRC deployed observers at both crossings"). Measured with `bench.eval`'s
-  sets: it refuses 14 of our 74 related-but-unanswerable questions, and wrongly 1 of 42 answerable
-  sample-article questions and 1 of 160 SQuAD ones. ("Who" and "where" are left out: their answers
-  are as often "an architect" as a name, and 3 % of answerable questions were lost for them.)
+  deployed?" against "the ICRC deployed observers at both crossings"). Measured with `bench.eval`:
+  our related-but-unanswerable questions refused 2 → 14 of 74, SQuAD's unanswerable 6 → 9 of 140,
+  answerable ones wrongly refused unchanged (0 of 52 on the sample article, 2 of 160 on SQuAD).
+  ("Who" and "where" are left out: their answers are as often "an architect" as a name.)
 - **Confidence.** The probability that the response is right (a right answer, or a refusal of a
   question the articles do not answer), from a logistic model of the answer's evidence, of the share
   of the question's words its sentence holds, of its margin over the next sentence, and of whether it

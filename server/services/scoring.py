@@ -31,10 +31,12 @@ ELLIPSIS_WEIGHT = 0.4
 _NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
     r"hundreds?|thousands?|millions?|billions?|dozens?|half|double|twice)\b", re.IGNORECASE)
+# "When": a date, a day, a time of day ("22:15", "3 p.m.", "at dawn") or a span back from now.
 _DATE = re.compile(
     r"\b(\d{4}|january|february|march|april|may|june|july|august|september|october|november|december|"
-    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|week|month|year|"
-    r"century|decade)\b", re.IGNORECASE)
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|tonight|week|month|year|"
+    r"century|decade|morning|afternoon|evening|night|noon|midnight|dawn|dusk|ago)\b|\b\d{1,2}[:.]\d{2}\b|"
+    r"\b\d{1,2}\s?(?:a\.m\.|p\.m\.|am\b|pm\b|o'clock)", re.IGNORECASE)
 _NUMBER_WORD = (r"\b(?:\d[\d,.]*|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
                 r"thirty|forty|fifty|hundreds?|thousands?|several|many|few)")
 # "How long": a span of time or a distance ("two-hour", "50 kilometers", "three years"), or where one
