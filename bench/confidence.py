@@ -24,7 +24,6 @@ import argparse
 import hashlib
 import json
 import tempfile
-from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -67,13 +66,9 @@ def labelled(sample_id: str) -> list[dict]:
 
 
 def design(features: list) -> np.ndarray:
-    """The model's inputs, as ConfidenceModel.confidence builds them."""
-    out = []
-    for f in features:
-        evidence, coverage, margin, answered, topic = astuple(f)
-        a = 1.0 if answered else 0.0
-        out.append([1.0, evidence, coverage, margin, a, a * evidence, 1.0 if topic else 0.0])
-    return np.asarray(out)
+    from server.services.confidence import ConfidenceModel
+
+    return np.asarray([ConfidenceModel.inputs(f) for f in features])
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:

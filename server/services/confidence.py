@@ -56,10 +56,14 @@ class ConfidenceModel:
     # Fitted by `python -m bench.confidence` on 301 labelled questions (held-out ECE 0.048 on 168).
     weights: tuple[float, ...] = (1.887, 1.633, 0.303, 3.171, -6.394, 2.724, 7.226)
 
-    def confidence(self, f: Features) -> float:
+    @staticmethod
+    def inputs(f: Features) -> tuple[float, ...]:
+        """The model's inputs (bench.confidence fits the weights on exactly these)."""
         a = 1.0 if f.answered else 0.0
-        x = (1.0, f.evidence, f.coverage, f.margin, a, a * f.evidence, 1.0 if f.topic else 0.0)
-        z = sum(w * v for w, v in zip(self.weights, x, strict=True))
+        return 1.0, f.evidence, f.coverage, f.margin, a, a * f.evidence, 1.0 if f.topic else 0.0
+
+    def confidence(self, f: Features) -> float:
+        z = sum(w * v for w, v in zip(self.weights, self.inputs(f), strict=True))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
