@@ -176,8 +176,11 @@ class LexicalIndex:
         # `heading_named_in` for every heading at once: a quoted heading is one of the query's runs of
         # whole folded words.
         folded = fold(query).split()
-        runs = {" " + " ".join(folded[i:j]) + " " for i in range(len(folded))
-                        for j in range(i + 1, min(len(folded), i + snap.longest_heading) + 1)}
+        runs = {
+            " " + " ".join(folded[i:j]) + " "
+            for i in range(len(folded))
+            for j in range(i + 1, min(len(folded), i + snap.longest_heading) + 1)
+        }
         found = sorted(i for run in runs for i in snap.headings.get(run, ()))
         wanted = set(article_ids or ())
         return [snap.ids[i] for i in found if not wanted or snap.article_ids[i] in wanted]
