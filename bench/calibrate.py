@@ -29,14 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container
+from bench.common import SAMPLE, SAMPLE_SET, SQUAD_DOCS, SQUAD_QUESTIONS, load_jsonl, make_container
 
-SQUAD_QUESTIONS = SQUAD_DOCS.parent / "questions.jsonl"
 MIN_ANSWERED = 0.97
-
-
-def load_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def evidences(service, questions: list[str], article_ids: list[str] | None = None) -> np.ndarray:

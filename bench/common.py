@@ -1,14 +1,28 @@
-"""What the benchmarks share: paths, the offline container they get their services from, percentiles."""
+"""What the benchmarks share: paths, the offline container they get their services from, real server
+processes (articlechat, chroma run) started and waited for, percentiles."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD_DOCS = ROOT.parent / "shared" / "eval" / "squad2_dev" / "docs"
 SAMPLE = ROOT / "index" / "data" / "ukraine-russia-prisoner-exchange.txt"
 SAMPLE_SET = ROOT / "bench" / "sets" / "sample_article.jsonl"
+UNANSWERABLE_SET = ROOT / "bench" / "sets" / "unanswerable.jsonl"
+SQUAD_QUESTIONS = SQUAD_DOCS.parent / "questions.jsonl"
 RESULTS = ROOT / "bench" / "results"  # committed reference figures: benches write here only when told (--out)
 
 
@@ -28,3 +42,57 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float, poll: float = 0.05) -> float:
+    """Seconds until `url` answers 200; RuntimeError (the process killed) if it exits or takes longer."""
+    started = time.perf_counter()
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.perf_counter() - started > timeout:
+            proc.kill()
+            raise RuntimeError(f"{url} did not come up within {timeout:.0f} s (exit code {proc.poll()})")
+        time.sleep(poll)
+
+
+def start_server(data_dir: str | Path, port: int, *, seed_sample: bool = True,
+                 timeout: float = 180) -> tuple[subprocess.Popen, float]:
+    """`articlechat serve` (extractive, offline) on an embedded store: (process, seconds from spawn
+    until /healthz answers)."""
+    env = {**os.environ, "ARTICLECHAT_DATA_DIR": str(data_dir), "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "",
+           "ARTICLECHAT_SEED_SAMPLE": "true" if seed_sample else "false"}
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, timeout)
+    return proc, time.perf_counter() - started
+
+
+@contextmanager
+def chroma_server(path: str | Path | None = None) -> Iterator[int]:
+    """A real `chroma run` on 127.0.0.1 (in a temporary directory unless `path`); yields its port."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        chroma = Path(sys.executable).parent / "chroma"
+        proc = subprocess.Popen([str(chroma), "run", "--path", str(path or tmp), "--host", "127.0.0.1",
+                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, 60, poll=0.2)
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(30)

@@ -28,17 +28,19 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container
+from bench.common import (
+    SAMPLE,
+    SAMPLE_SET,
+    SQUAD_DOCS,
+    SQUAD_QUESTIONS,
+    UNANSWERABLE_SET,
+    load_jsonl,
+    make_container,
+)
 from bench.eval import contains_answer, load_section_set
 
-UNANSWERABLE_SET = ROOT / "bench" / "sets" / "unanswerable.jsonl"
-SQUAD_QUESTIONS = SQUAD_DOCS.parent / "questions.jsonl"
 BINS = 10
 L2 = 1e-2
-
-
-def load_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def hashed_split(text: str) -> str:

@@ -42,7 +42,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, SAMPLE, SAMPLE_SET, SQUAD_DOCS, make_container, percentile
+from bench.common import (
+    ROOT,
+    SAMPLE,
+    SAMPLE_SET,
+    SQUAD_DOCS,
+    SQUAD_QUESTIONS,
+    UNANSWERABLE_SET,
+    load_jsonl,
+    make_container,
+    percentile,
+)
 
 
 @dataclass
@@ -71,7 +81,7 @@ def contains_answer(text: str, answers: list[str]) -> bool:
 
 
 def load_sample_set(path: Path = SAMPLE_SET, limit: int | None = None) -> list[Question]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = load_jsonl(path)
     questions = []
     for row in rows[:limit] if limit else rows:
         evidence = row.get("evidence")
@@ -98,8 +108,7 @@ def load_section_set(limit: int | None = None) -> list[Question]:
 
 
 def load_squad_set(limit: int | None = None) -> list[Question]:
-    lines = (SQUAD_DOCS.parent / "questions.jsonl").read_text().splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
+    rows = load_jsonl(SQUAD_QUESTIONS)
     questions = []
     for row in rows[:limit] if limit else rows:
         gold, answers = row["gold_context"], row["answers"]
@@ -118,7 +127,7 @@ CONVERSATIONS = ROOT / "bench" / "sets" / "conversations.jsonl"
 
 
 def load_conversation_set(limit: int | None = None) -> list[Question]:
-    rows = [json.loads(line) for line in CONVERSATIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = load_jsonl(CONVERSATIONS)
     return [
         Question(row["question"], row["answers"], True, (lambda text, e=row["evidence"]: e in " ".join(text.split())),
                  row["history"], row["kind"], row["split"])
@@ -126,13 +135,10 @@ def load_conversation_set(limit: int | None = None) -> list[Question]:
     ]
 
 
-UNANSWERABLE = ROOT / "bench" / "sets" / "unanswerable.jsonl"
-
-
 def run_unanswerable(embedder, limit: int | None = None) -> dict:
     """bench/sets/unanswerable.jsonl: related-but-unanswerable questions (sample-article ones search the
     sample article), with the sample and SQuAD articles indexed: the share refused, per split."""
-    rows = [json.loads(line) for line in UNANSWERABLE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = load_jsonl(UNANSWERABLE_SET)
     out: dict = {}
     misses = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,25 +20,10 @@ from pathlib import Path
 
 import httpx
 
-from bench.run import LATENCY_QUESTIONS, ROOT, SAMPLE, SQUAD_DOCS, _free_port, percentile
+from bench.common import SAMPLE, SQUAD_DOCS, free_port, percentile, start_server
+from bench.run import LATENCY_QUESTIONS
 
 WRITE_EVERY_SECONDS = 1.0
-
-
-def start_server(data_dir: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "ARTICLECHAT_DATA_DIR": data_dir, "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "",
-           "ARTICLECHAT_SEED_SAMPLE": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the server did not start")
 
 
 def load_articles(url: str) -> None:
@@ -111,8 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
     if not SQUAD_DOCS.is_dir():
         sys.exit(f"missing {SQUAD_DOCS}: the benchmark reads the shared evaluation set beside the checkout")
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
-        proc = start_server(tmp, port)
+        port = free_port()
+        proc, _ = start_server(tmp, port, seed_sample=False)
         url = f"http://127.0.0.1:{port}"
         try:
             load_articles(url)

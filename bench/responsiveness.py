@@ -21,8 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import SAMPLE
-from bench.run import _free_port, _start_server
+from bench.common import SAMPLE, free_port, start_server
 
 MB = 1_000_000
 POLL_SECONDS = 0.02
@@ -79,8 +78,8 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
-        proc, _ = _start_server(tmp, port)
+        port = free_port()
+        proc, _ = start_server(tmp, port)
         try:
             for name, (filename, content) in shapes().items():
                 r = measure(f"http://127.0.0.1:{port}", name, filename, content)

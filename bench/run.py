@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import ROOT, SAMPLE, SQUAD_DOCS, make_container, percentile
+from bench.common import SAMPLE, SQUAD_DOCS, free_port, make_container, percentile, start_server
 
 # Questions a reader might ask about the sample article (answerable and not), for latency only.
 LATENCY_QUESTIONS = [
@@ -134,40 +132,13 @@ def bench_embedding(embedder) -> dict:
             "query_ms_p50": round(statistics.median(q_times), 2)}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(data_dir: str, port: int) -> tuple[subprocess.Popen, float]:
-    env = {**os.environ, "ARTICLECHAT_DATA_DIR": data_dir, "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = started + 180
-    while time.perf_counter() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc, time.perf_counter() - started
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited during start-up")
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the server did not start within 180 s")
-
-
 def bench_server(rounds: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
-        proc, first_start = _start_server(tmp, port)
+        port = free_port()
+        proc, first_start = start_server(tmp, port)
         proc.terminate()
         proc.wait(30)
-        proc, restart = _start_server(tmp, port)
+        proc, restart = start_server(tmp, port)
         try:
             latencies = []
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:

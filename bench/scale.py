@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,8 +41,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.common import ROOT, SAMPLE, SQUAD_DOCS, make_container, percentile
-from bench.run import LATENCY_QUESTIONS, _free_port
+from bench.common import SAMPLE, SQUAD_DOCS, chroma_server, free_port, make_container, percentile, start_server
+from bench.run import LATENCY_QUESTIONS
 
 SECTIONS = (16, 24)  # per article, uniformly
 CONCURRENT_CLIENTS = 32
@@ -163,24 +162,9 @@ def questions() -> list[str]:
 
 class Server:
     def __init__(self, data_dir: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "ARTICLECHAT_DATA_DIR": str(data_dir), "ARTICLECHAT_SEED_SAMPLE": "false",
-               "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}
-        started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
-                                     cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.perf_counter() - started > 600:
-                self.proc.kill()
-                raise RuntimeError("the server did not start")
-            time.sleep(0.05)
-        self.cold_start_s = time.perf_counter() - started
+        self.proc, self.cold_start_s = start_server(data_dir, self.port, seed_sample=False, timeout=600)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -246,27 +230,9 @@ def throughput(url: str, qs: list[str], clients: int) -> dict:
 
 def chroma_server_ingest(embedder: Any, paragraphs: list[tuple[str, str]], count: int) -> dict:
     """The first `count` articles into a Chroma server (`chroma run`), for real."""
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as path:
-        chroma = Path(sys.executable).parent / "chroma"
-        proc = subprocess.Popen([str(chroma), "run", "--path", path, "--host", "127.0.0.1", "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("chroma run did not start")
-                time.sleep(0.2)
-            container = make_container(path, embedder, chroma_host="127.0.0.1", chroma_port=port)
-            return ingest(container.ingestion, range(count), paragraphs)
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with tempfile.TemporaryDirectory() as tmp, chroma_server() as port:
+        container = make_container(tmp, embedder, chroma_host="127.0.0.1", chroma_port=port)
+        return ingest(container.ingestion, range(count), paragraphs)
 
 
 def plot(stages: dict[int, dict], path: Path) -> None:

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import httpx
 import pytest
 
+from bench.common import chroma_server as running_chroma
 from tests.conftest import SAMPLE_ID
 from tests.test_api import ask
 
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    chroma = Path(sys.executable).parent / "chroma"
-    path = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("chroma run did not start")
-        time.sleep(0.2)
-    yield port
-    proc.terminate()
-    proc.wait(20)
+    with running_chroma(tmp_path_factory.mktemp("chroma-server")) as port:
+        yield port
 
 
 def test_server_mode_indexes_answers_and_shares_the_index(chroma_server, make_container, start_server):
