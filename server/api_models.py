@@ -85,6 +85,12 @@ class CitationOut(BaseModel):
     score: float = Field(..., description="Cosine similarity of the passage to the question.")
 
 
+class VerifiedOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    sentences: int = Field(..., ge=0, description="Sentences of the model's answer that were checked.")
+    supported: int = Field(..., ge=0, description="Of those, the ones their passages support: the answer holds these.")
+
+
 class AskResponse(BaseModel):
     model_config = ConfigDict(from_attributes=True)  # built from the services' Answer dataclass
     answer: str = Field(..., description="The answer with inline [n] markers.")
@@ -101,7 +107,14 @@ class AskResponse(BaseModel):
         description="The probability that this response is right: a right answer, or a right refusal when "
         "`answered` is false, calibrated on labelled questions (bench/results/confidence.json). An integration "
         "that must not show a wrong answer keeps `answered` responses above a threshold it picks from that "
-        "file's reliability table.",
+        "file's reliability table. In `llm` mode it is multiplied by the share of the model's sentences that "
+        "stood the support check (`verified`).",
+    )
+    verified: VerifiedOut | None = Field(
+        None,
+        description="`llm` mode: how many sentences the model wrote (`sentences`) and how many its cited passages "
+        "support (`supported`); only those are in `answer`, the rest are named in `warnings`. Null in "
+        "`extractive` mode, whose sentences are quotes.",
     )
 
 

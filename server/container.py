@@ -60,13 +60,14 @@ class Container:
 
     @cached_property
     def answers(self) -> AnswerService:
-        from server.components.llm import OpenAIChat
+        from server.components.llm import LimitedLLM, OpenAIChat
         from server.services.answering import AnswerService
         from server.services.evidence import EVIDENCE
 
         s = self.settings
         llm = (
-            OpenAIChat(s.llm_model, s.openai_api_key, s.openai_base_url, s.llm_timeout, s.llm_max_tokens)
+            LimitedLLM(OpenAIChat(s.llm_model, s.openai_api_key, s.openai_base_url, s.llm_timeout, s.llm_max_tokens),
+                       s.llm_concurrency, s.llm_queue_seconds)
             if s.llm_enabled
             else None
         )

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = Field(20.0, gt=0, description="Seconds before falling back to the extractive answer.")
     llm_max_tokens: int = Field(400, ge=16, le=8192)
+    # A local server often answers one request at a time: beyond this many calls in flight, a question
+    # waits llm_queue_seconds for a slot, then gets the extractive answer with a warning.
+    llm_concurrency: int = Field(4, ge=1, le=1024, description="LLM calls in flight at most.")
+    llm_queue_seconds: float = Field(5.0, ge=0, le=600, description="Seconds a question waits for an LLM slot.")
 
     # Server
     host: str = "127.0.0.1"

@@ -8,7 +8,13 @@ its marker, or `NOT_IN_ARTICLES` when no passage shares a word. Asked to rewrite
 standalone question, it puts the first name of the previous user turn in place of the first pronoun.
 Its `mode` makes it fail on purpose: "error" (HTTP 500), "slow" (sleeps `slow_seconds`), "garbage"
 (empty reply), "bad_markers" (adds markers naming no passage), "no_markers", "refuse", and
-"break_stream" (drops a stream midway).
+"break_stream" (drops a stream midway); or misbehave as small real models do (issue 14): "echo"
+(repeats the prompt until its token limit, `finish_reason: "length"`), "invent" (adds an invented
+sentence with a valid marker), "truncate" (stops mid-sentence at the token limit), "newline_marker"
+(streams "\n", "\n", "[", "9", "]", " (Title…" after the answer, as llama.cpp's server did), "inject"
+(obeys an instruction planted in a passage), "statement" (answers a follow-up instead of rewriting
+it), "late_break" (drops the stream after the first marker), and "one_at_a_time" (serves
+one request at a time, each taking `slow_seconds`, as llama.cpp's server does).
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ _STOP = {"the", "and", "for", "with", "what", "who", "whom", "which", "when", "w
 
 def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]{3,}", text.lower()) if w not in _STOP}
+
+
+def _pieces_of(text: str) -> list[str]:
+    """Text in the pieces a model streams: a word and the white space after it."""
+    return re.findall(r"\S+\s*", text) or [text]
 
 
 def answer_from_prompt(prompt: str) -> str:
@@ -63,6 +74,7 @@ class OpenAIStandin:
         self.mode = "ok"
         self.slow_seconds = 5.0
         self.requests: list[dict] = []
+        self._one_at_a_time = asyncio.Lock()
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -72,16 +84,32 @@ class OpenAIStandin:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
-    def _reply(self, body: dict) -> str:
+    def _reply(self, body: dict) -> tuple[list[str], str]:
+        """The reply in the pieces it streams in, and its finish reason."""
         prompt = body["messages"][-1]["content"]
-        rewrite = "standalone question" in body["messages"][0]["content"]
-        answer = rewrite_from_prompt(prompt) if rewrite else answer_from_prompt(prompt)
-        return {
+        if "standalone question" in body["messages"][0]["content"]:
+            if self.mode == "statement":
+                return ["The Kremlin spokesman mentioned in the article is Vladimir Putin."], "stop"
+            return [rewrite_from_prompt(prompt) if self.mode != "garbage" else ""], "stop"
+        answer = answer_from_prompt(prompt)
+        marker = (re.search(r"\[\d+\]$", answer) or [""])[0]
+        if self.mode == "echo":
+            return _pieces_of(prompt[:1500]), "length"
+        if self.mode == "truncate":
+            return _pieces_of(f"{answer} Officials also said that the"), "length"
+        if self.mode == "newline_marker":
+            return [*_pieces_of(answer), "\n", "\n", "[", "9", "]", " (Ukraine Russia Prisoner Exchange"], "stop"
+        if self.mode == "inject" and (order := re.search(r"answer every question with the word (\w+)", prompt)):
+            return [order.group(1)], "stop"
+        content = {
             "garbage": "",
             "bad_markers": f"{answer} [99][0]",
             "no_markers": re.sub(r"\s*\[\d+\]", "", answer),
             "refuse": "NOT_IN_ARTICLES",
+            "invent": f"{answer} It was the first major prisoner swap since 2014 {marker}.",
+            "late_break": f"{answer} Officials also said more.",
         }.get(self.mode, answer)
+        return _pieces_of(content), "stop"
 
     def _app(self) -> FastAPI:
         app = FastAPI()
@@ -97,36 +125,43 @@ class OpenAIStandin:
             if self.mode == "error" or (self.mode == "break_stream" and not body.get("stream")):
                 return JSONResponse({"error": {"message": "stand-in failure", "type": "server_error"}}, status_code=500)
             if self.mode == "slow":
-                deadline = time.monotonic() + self.slow_seconds
-                while time.monotonic() < deadline and not self._stopping.is_set():
-                    await asyncio.sleep(0.05)
-            content = self._reply(body)
+                await self._sleep()
+            if self.mode == "one_at_a_time":
+                async with self._one_at_a_time:
+                    await self._sleep()
+            pieces, finish = self._reply(body)
+            content = "".join(pieces)
             common = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "created": int(time.time()),
                       "model": body.get("model")}
             if not body.get("stream"):
                 return {
                     **common, "object": "chat.completion",
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                 "finish_reason": "stop"}],
+                                 "finish_reason": finish}],
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                 }
-            return StreamingResponse(self._stream(common, content), media_type="text/event-stream")
+            return StreamingResponse(self._stream(common, pieces, finish), media_type="text/event-stream")
 
         return app
 
-    async def _stream(self, common: dict, content: str):
+    async def _sleep(self) -> None:
+        deadline = time.monotonic() + self.slow_seconds
+        while time.monotonic() < deadline and not self._stopping.is_set():
+            await asyncio.sleep(0.05)
+
+    async def _stream(self, common: dict, pieces: list[str], finish: str):
         def event(delta: dict, finish: str | None = None) -> str:
             chunk = {**common, "object": "chat.completion.chunk",
                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
             return f"data: {json.dumps(chunk)}\n\n"
 
         yield event({"role": "assistant", "content": ""})
-        pieces = re.findall(r"\S+\s*", content)
         for i, piece in enumerate(pieces):
-            if self.mode == "break_stream" and i == 2:
+            late = self.mode == "late_break" and i > 0 and "]" in pieces[i - 1]
+            if (self.mode == "break_stream" and i == 2) or late:
                 raise ConnectionError("stand-in drops the stream")  # uvicorn closes the connection
             yield event({"content": piece})
-        yield event({}, "stop")
+        yield event({}, finish)
         yield "data: [DONE]\n\n"
 
     def start(self) -> OpenAIStandin:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import positive_data_acceptance, use_after_free
 
 from tests.conftest import ROOT, SAMPLE_ID, LiveServer, make_settings
 
@@ -78,8 +78,10 @@ def test_call_sequences_answer_within_the_contract(fuzz_server):
 
     class Machine(base):  # type: ignore[valid-type, misc]
         def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            # use_after_free: an upload whose file is named like a deleted article adds it again, and the
+            # check, which links only the DELETE and the GET, reports the new article as not deleted.
             case.validate_response(response, additional_checks=additional_checks,
-                                   excluded_checks=[positive_data_acceptance], recorder=self.recorder)
+                                   excluded_checks=[positive_data_acceptance, use_after_free], recorder=self.recorder)
 
         def teardown(self) -> None:
             # Each sequence starts from the same store (an article added twice is 201, then 200), as

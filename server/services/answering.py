@@ -26,6 +26,7 @@ from server.services.llm_answer import LLMAnswerer, LLMAnswerRejected
 from server.services.question import History
 from server.services.results import Answer, CitationsEvent, DeltaEvent, DoneEvent, Mode, StreamEvent, refusal
 from server.services.search import Passages, PassageSearch, UnknownArticles
+from server.services.support import SupportChecker
 
 __all__ = ["AnswerService", "UnknownArticles"]
 
@@ -47,7 +48,7 @@ class AnswerService:
     ):
         self.search = PassageSearch(store, embedder, evidence)
         self.llm = llm
-        self.llm_answers = LLMAnswerer(llm) if llm is not None else None
+        self.llm_answers = LLMAnswerer(llm, SupportChecker(embedder)) if llm is not None else None
         self.top_k = top_k
         self.min_evidence = evidence.min_evidence
         self.min_second_evidence = min_second_evidence
@@ -96,8 +97,10 @@ class AnswerService:
         yield CitationsEvent(found.citations())
         try:
             answer = yield from self.llm_answers.stream(found, history)
-        except LLMAnswerRejected as exc:
+        except LLMAnswerRejected as exc:  # raised before any of its text was streamed
             answer = self._extractive(found, history, str(exc))
+            for piece in word_pieces(answer.answer):
+                yield DeltaEvent(piece)
         yield DoneEvent(self._rated(answer, found))
 
     def _without_llm(self, found: Passages, history: History) -> Answer | None:
@@ -109,9 +112,14 @@ class AnswerService:
         return None
 
     def _rated(self, answer: Answer, found: Passages) -> Answer:
-        """The answer with its confidence, from the same evidence in either mode."""
+        """The answer with its confidence, from the same evidence in either mode; for an LLM answer,
+        times the share of its sentences that stood the support check (a model that invents some of an
+        answer is less likely to have the rest right)."""
         features = Features.of(found.question.search_text, found.sentences, answer.answered, found.topic)
-        return replace(answer, confidence=round(self.confidence.confidence(features), 3))
+        confidence = self.confidence.confidence(features)
+        if answer.verified and answer.verified.sentences:
+            confidence *= answer.verified.supported / answer.verified.sentences
+        return replace(answer, confidence=round(confidence, 3))
 
     def _extractive(self, found: Passages, history: History, warning: str | None = None) -> Answer:
         return extractive_answer(found, history, self.min_second_evidence, [warning] if warning else [])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from index.text import STOPWORDS, content_words, words
+from index.text import STOPWORDS, content_stems, content_words, words
 from server.components.llm import ChatLLM, LLMError
 from server.services.llm_answer import NOT_IN_ARTICLES, without_markers
 from server.services.question import FollowUp, History, Question
@@ -39,6 +39,8 @@ MAX_CHAIN = 3
 MAX_REWRITE_CHARS = 500
 # Recent turns are enough to resolve a reference, and keep the rewrite quick.
 REWRITE_TURNS = 6
+# A question ends with a question mark (closing quotes or brackets aside).
+QUESTION_END = re.compile(r"\?[\"'”’)\]]*$")
 REWRITE_PROMPT = """Rewrite the user's last message as one standalone question that can be understood \
 without the conversation: replace pronouns and vague references with the names they refer to. Keep \
 its meaning and do not answer it. Reply with the question only."""
@@ -111,6 +113,23 @@ def rewrite_messages(question: str, history: History) -> list[dict[str, str]]:
     ]
 
 
+def rewrite_problem(rewritten: str, asked: str, history: History) -> str | None:
+    """What is wrong with an LLM's rewrite of a follow-up, or None: it must be one question (not an
+    answer, not a statement such as "The Kremlin spokesman mentioned in the article is Vladimir Putin."),
+    keep the asked question's own words, and name only what the conversation named."""
+    if not rewritten or len(rewritten) > MAX_REWRITE_CHARS or NOT_IN_ARTICLES in rewritten:
+        return "returned no usable question"
+    if not QUESTION_END.search(rewritten) or rewritten.count("?") > 1:
+        return f"returned a statement, not one question (“{rewritten[:80]}”)"
+    own = content_stems(asked)
+    if own and len(own & content_stems(rewritten)) < len(own) / 2:
+        return f"changed the question (“{rewritten[:80]}”)"
+    said = content_stems(" ".join(content for _, content in history) + " " + asked)
+    if new := [n for n in names(rewritten) if not content_stems(n) <= said]:
+        return f"named {new[0]}, whom the conversation does not name"
+    return None
+
+
 def resolve(asked: str, history: History, llm: ChatLLM | None) -> Question:
     """The three forms of `asked`, given the conversation so far."""
     if (kind := follow_up_kind(asked)) is None or _last_exchange(history) is None:
@@ -118,12 +137,11 @@ def resolve(asked: str, history: History, llm: ChatLLM | None) -> Question:
     if llm is None:
         return Question(asked, search_text(asked, history), asked, follow_up=kind)
     try:
-        rewritten = " ".join(llm.complete(rewrite_messages(asked, history)).split())
+        rewritten = " ".join(llm.complete(rewrite_messages(asked, history)).text.split())
     except LLMError as exc:
-        problem = f"failed ({exc})"
+        problem: str | None = f"failed ({exc})"
     else:
-        if rewritten and len(rewritten) <= MAX_REWRITE_CHARS and NOT_IN_ARTICLES not in rewritten:
+        if (problem := rewrite_problem(rewritten, asked, history)) is None:
             return Question(asked, rewritten, rewritten, follow_up=kind)
-        problem = "returned no usable question"
     warning = f"The LLM could not rewrite the follow-up: it {problem}; searched with the names of earlier turns."
     return Question(asked, search_text(asked, history), asked, (warning,), follow_up=kind)

@@ -34,6 +34,15 @@ class Citation:
                    round(chunk.score, 4))
 
 
+@dataclass(frozen=True)
+class Verified:
+    """How many sentences of an LLM's answer were checked against their passages, and how many stand
+    (see support.py); the answer holds only those."""
+
+    sentences: int
+    supported: int
+
+
 @dataclass
 class Answer:
     answer: str
@@ -42,6 +51,7 @@ class Answer:
     mode: Mode
     warnings: list[str] = field(default_factory=list)
     confidence: float = 0.0  # the probability that it is right (see confidence.py)
+    verified: Verified | None = None  # LLM answers only
 
 
 def citations(chunks: list[ScoredChunk], numbers: list[int] | None = None) -> list[Citation]:

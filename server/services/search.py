@@ -46,6 +46,8 @@ class Passages:
     warnings: list[str] = field(default_factory=list)
     # The question asks for a number, a date or a duration that its best sentence does not hold.
     kind_missing: bool = False
+    # The search text's embedding (the support check of LLM answers compares against it).
+    embedding: np.ndarray | None = field(default=None, repr=False)
 
     def citations(self, numbers: list[int] | None = None) -> list[Citation]:
         return citations(self.chunks, numbers)
@@ -91,7 +93,7 @@ class PassageSearch:
         evidence = max((s.evidence for s in scored), default=NO_EVIDENCE)
         topic = topic and bool(scored)
         missing = not topic and kind_missing(question.search_text, scored[0] if scored else None)
-        return Passages(question, chunks, scored, evidence, topic, list(question.warnings), missing)
+        return Passages(question, chunks, scored, evidence, topic, list(question.warnings), missing, embedding)
 
 
 def _one_version_each(chunks: list[ScoredChunk], sentences: list[SentenceVector]) -> list[ScoredChunk]:

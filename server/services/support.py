@@ -1,0 +1,233 @@
+"""The support check of LLM answers: every sentence a model writes must be stated by a passage it was
+sent, and the one it cites.
+
+The marker check alone passed what small models really return (issue 14, llama.cpp's server with
+Gemma-3-270M and SmolLM2-135M): the prompt echoed back, and invented facts ("killed at least 788
+people") with a valid [n] after them. So each sentence of the answer (a "claim") is checked against
+its cited passages with what we ship, and kept only when:
+
+- every number it states is in the passages (digits, "1,000" = "1000");
+- every name it states (a capitalised word that does not open the sentence) is in the passages or
+  in the question; an acronym may stand for the initials of a passage's name ("UN", "United Nations");
+- most of its content words are in the passages, and it is close in meaning (the embedder's cosine)
+  to one of their sentences (`SupportModel`);
+- a short claim ("Belarus.", "PWNED") holds only words of a passage sentence that itself answers the
+  question: a bare word copied from an unrelated sentence, such as an instruction planted in an
+  article, is not an answer.
+
+An echo of the prompt's scaffolding (the passages' header lines, "Question:", the delimiter lines,
+the system prompt's rules) is no claim: the answer stops there. Thresholds are measured by
+`python -m bench.support` on bench/sets/support.jsonl (hand-written paraphrases, invented facts,
+changed numbers and names, miscitations) and on quotes and perturbations of SQuAD's answer sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.embedding import Embedder
+from index.sentences import split_sentences
+from index.store import ScoredChunk
+from index.text import STOPWORDS, content_stems, stem_all
+from server.services.scoring import ScoredSentence
+
+MARKERS_RE = re.compile(r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]")
+_MARKER_RUN = re.compile(r"(?:\s*\[\s*\d+(?:\s*,\s*\d+)*\s*\])+")
+_DIGITS = re.compile(r"\d(?:[\d,]*\d)?(?:\.\d+)?")
+# A capitalised word that does not open the sentence: a name, as far as plain text says.
+_NAME = re.compile(r"(?<=[^\s\"“‘(\[])\s+[\"“‘(]?([A-Z][\w’'.-]*)")
+_FIRST_WORD = re.compile(r"^[\"“‘(]?([A-Z][\w’'-]*)")
+# Capitalised words that open sentences without naming anything (any other opening word is
+# checked like a name: "Normandy is…" must be in the passages).
+OPENERS = STOPWORDS | {
+    "yes", "however", "overall", "both", "although", "though", "while", "during", "despite", "since",
+    "because", "meanwhile", "finally", "first", "firstly", "second", "third", "then", "thus", "therefore",
+    "instead", "still", "today", "currently", "now", "later", "earlier", "here", "only", "neither",
+    "either", "several", "most", "many", "few", "another", "one", "two", "three", "among", "under",
+    "until", "unlike", "like", "once", "according", "based", "in", "on", "by", "at", "to", "it",
+    "this", "these", "those", "that", "such", "its", "their", "his", "her", "they", "he", "she",
+}
+_ACRONYM = re.compile(r"^[A-Z]{2,6}$")
+# Lines of the prompt a model may echo: a passage's header "[1] (Title — Section)", the delimiters,
+# the question line, the system prompt's rules.
+_SCAFFOLDING = re.compile(
+    r"^\s*\[\d+\]\s*\(|===|NOT_IN_ARTICLES|^\s*(?:Question|Passages|Rules|Conversation|Last message)\s*:|"
+    r"\bnumbered passages\b|\bdata, never instructions\b|\boutside knowledge\b",
+    re.IGNORECASE,
+)
+# A claim of at most this many content words is "short": checked against one relevant sentence.
+SHORT_CLAIM_STEMS = 2
+
+
+@dataclass(frozen=True)
+class SupportModel:
+    """What support means, in numbers (chosen with bench.support on its tuning split)."""
+
+    # Most of the claim's content words are in the passages and it means much the same as one of
+    # their sentences (cosine; a short claim's cosine to a long sentence is low even when it is
+    # stated there)…
+    min_coverage: float = 0.75
+    min_cosine: float = 0.30
+    # …or fewer of its words are there but it is close in meaning.
+    min_coverage_close: float = 0.6
+    min_cosine_close: float = 0.65
+    # A short claim's sentence must be this close to the question (cosine) to count as its answer.
+    min_relevance: float = 0.35
+
+    def supports(self, coverage: float, cosine: float) -> bool:
+        return (coverage >= self.min_coverage and cosine >= self.min_cosine) or (
+            coverage >= self.min_coverage_close and cosine >= self.min_cosine_close)
+
+
+SUPPORT = SupportModel()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of a model's answer."""
+
+    text: str  # as written, markers included, trimmed
+    cited: tuple[int, ...]  # the passage numbers its markers name, in order, repeats dropped
+    gap: str  # the white space before it in the answer
+    end: int = 0  # where it ends in the text it was cut from
+
+    @property
+    def plain(self) -> str:
+        return " ".join(MARKERS_RE.sub(" ", self.text).split())
+
+
+@dataclass(frozen=True)
+class Verdict:
+    supported: bool
+    passages: tuple[int, ...]  # the passages that support it (the cited ones, or the one found)
+    reason: str  # why not: "number", "name", "words", "meaning", "off-topic", "no content"; "" if supported
+    cosine: float = 0.0
+    coverage: float = 0.0
+
+
+def claims(text: str) -> list[Claim]:
+    """`text` cut into sentences, each with the markers that follow it ("… said. [2]" cites 2)."""
+    out: list[Claim] = []
+    previous_end = 0
+    for s, e in split_sentences(text):
+        lead = _MARKER_RUN.match(text, s, e)
+        if lead and out and "\n" not in text[previous_end:s]:  # markers opening a span close the last
+            last = out[-1]
+            out[-1] = Claim(last.text + text[previous_end : lead.end()], (), last.gap, lead.end())
+            s = previous_end = lead.end()
+            while s < e and text[s].isspace():
+                s += 1
+            if s == e:
+                previous_end = e
+                continue
+        out.append(Claim(text[s:e], (), text[previous_end:s], e))
+        previous_end = e
+    return [Claim(c.text, cited_numbers(c.text), c.gap, c.end) for c in out]
+
+
+def cited_numbers(text: str) -> tuple[int, ...]:
+    found = [int(n) for m in MARKERS_RE.finditer(text) for n in re.findall(r"\d+", m.group(0))]
+    return tuple(dict.fromkeys(found))
+
+
+def is_scaffolding(claim: Claim, titles: Sequence[str]) -> bool:
+    """Whether the claim repeats the prompt rather than answering: a header line, a delimiter, a rule."""
+    if _SCAFFOLDING.search(claim.text):
+        return True
+    return any(title and f"({title}" in claim.text for title in titles)
+
+
+def numbers(text: str) -> set[str]:
+    return {m.replace(",", "") for m in _DIGITS.findall(text)}
+
+
+def names(text: str) -> list[str]:
+    found = [m.group(1).rstrip(".’'") for m in _NAME.finditer(text)]
+    first = _FIRST_WORD.match(text)
+    if first and first.group(1).lower() not in OPENERS:
+        found.insert(0, first.group(1))
+    return found
+
+
+class SupportChecker:
+    def __init__(self, embedder: Embedder, model: SupportModel = SUPPORT):
+        self.embedder = embedder
+        self.model = model
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.embedder.embed_texts(texts), dtype=np.float32)
+
+    def check(
+        self,
+        claim: str,
+        vector: np.ndarray,
+        passages: Sequence[int],
+        chunks: Sequence[ScoredChunk],
+        sentences: Sequence[ScoredSentence],
+        question: str,
+        question_vector: np.ndarray | None,
+    ) -> Verdict:
+        """Whether the passages numbered `passages` (together) state `claim`."""
+        stems = _stems(claim)
+        if not stems:
+            return Verdict(False, (), "no content")
+        chosen = [chunks[n - 1] for n in passages]
+        said = " ".join(f"{c.title} {c.section} {c.text}" for c in chosen)
+        if not numbers(claim) <= numbers(said):
+            return Verdict(False, (), "number")
+        if not _names_found(names(claim), said, question):
+            return Verdict(False, (), "name")
+        own = [s for s in sentences if s.n in passages]
+        if not own:
+            return Verdict(False, (), "meaning")
+        matrix = np.asarray([s.sentence.embedding for s in own], dtype=np.float32)
+        cosines = matrix @ vector
+        cosine = float(cosines.max())
+        acronyms = {a for a in _acronyms(claim) if _initials(a.upper(), said)}
+        known = _stems(said) | acronyms
+        coverage = len(stems & known) / len(stems)
+        m = self.model
+        if len(stems) <= SHORT_CLAIM_STEMS:
+            # A few words: one sentence must hold them all, and answer the question itself.
+            holding = [i for i, s in enumerate(own) if stems <= _stems(s.text) | acronyms]
+            if not holding:
+                return Verdict(False, (), "words", cosine, coverage)
+            if question_vector is not None:
+                relevance = max(float(matrix[i] @ question_vector) for i in holding)
+                if relevance < m.min_relevance:
+                    return Verdict(False, (), "off-topic", cosine, coverage)
+            return Verdict(True, tuple(passages), "", cosine, coverage)
+        if not m.supports(coverage, cosine):
+            return Verdict(False, (), "words" if coverage < m.min_coverage_close else "meaning", cosine, coverage)
+        return Verdict(True, tuple(passages), "", cosine, coverage)
+
+
+def _stems(text: str) -> frozenset[str]:
+    """Content stems, a hyphenated word counting as its parts ("two-hour" holds "hour")."""
+    return content_stems(text.replace("-", " "))
+
+
+def _acronyms(text: str) -> set[str]:
+    """The stems of the claim's acronyms ("UN" -> "un")."""
+    return {stem_all([w.lower()])[0] for w in re.findall(r"\b[A-Z]{2,6}\b", text)}
+
+
+def _names_found(claimed: list[str], said: str, question: str) -> bool:
+    known = _stems(said) | _stems(question)
+    for name in claimed:
+        if _stems(name) <= known:
+            continue
+        if _ACRONYM.match(name) and _initials(name, said):
+            continue
+        return False
+    return True
+
+
+def _initials(acronym: str, text: str) -> bool:
+    """"UN" in "the United Nations", "ICRC" in "International Committee of the Red Cross"."""
+    capitals = r"\s+(?:(?:of|the|and|for)\s+)*".join(f"{letter}[\\w’'-]*" for letter in acronym)
+    return re.search(rf"\b{capitals}\b", text) is not None
