@@ -205,6 +205,9 @@ def _ask(args, settings: Settings, make_container: ContainerFactory) -> int:
     print(textwrap.fill(answer.answer, width=100))
     print(f"(confidence {answer.confidence:.2f}: the chance that this {'answer' if answer.answered else 'refusal'} "
           "is right)")
+    if answer.verified:
+        print(f"(LLM answer: {answer.verified.supported} of its {answer.verified.sentences} sentences supported by "
+              "their passages; only those are shown)")
     if answer.citations:
         print("\nClosest passages (not support):" if not answer.answered else "\nSources:")
         for c in answer.citations:

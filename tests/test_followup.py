@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.services.followup import follow_up_kind, resolve, search_text
+from server.services.followup import follow_up_kind, resolve, rewrite_problem, search_text
 
 ZELENSKYY = [("user", "How did Zelenskyy describe the swap?"),
              ("assistant", "Zelenskyy called the swap “a step toward peace” [1]")]
@@ -46,3 +46,20 @@ def test_a_chain_of_follow_ups_keeps_its_subject():
     history = [*ZELENSKYY, ("user", "And the Kremlin?"), ("assistant", "Peskov said the exchange went ahead [2]")]
     chained = search_text("Did it confirm the numbers?", history)
     assert "Kremlin" in chained and "Zelenskyy" not in chained
+
+
+HISTORY = [("user", "What did Zelenskyy call the prisoner swap?"),
+           ("assistant", "He welcomed the swap as a “first step in restoring human dignity”. [1]")]
+
+
+@pytest.mark.parametrize("rewrite, problem", [
+    ("Whom did Zelenskyy appeal to?", None),
+    ("The Kremlin spokesman mentioned in the article is Vladimir Putin.", "statement"),
+    ("Zelenskyy appealed to Western partners.", "statement"),
+    ("Whom did Zelenskyy appeal to? And why?", "statement"),
+    ("Whom did Vladimir Putin appeal to?", "Vladimir Putin"),
+    ("What did Zelenskyy say about the weather?", "changed the question"),
+])
+def test_an_llm_rewrite_must_be_one_question_about_the_conversation(rewrite, problem):
+    found = rewrite_problem(rewrite, "Whom did he appeal to?", HISTORY)
+    assert found is None if problem is None else (found is not None and problem in found), found

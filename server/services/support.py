@@ -59,6 +59,9 @@ _SCAFFOLDING = re.compile(
     r"\bnumbered passages\b|\bdata, never instructions\b|\boutside knowledge\b",
     re.IGNORECASE,
 )
+# Verbs that say when or how long, not what: "took place", "lasted" need not be in the passage (they
+# do not count among a claim's words).
+LIGHT_VERBS = frozenset(stem_all(["take", "took", "taken", "place", "happen", "occur", "last"]))
 # A claim of at most this many content words is "short": checked against one relevant sentence.
 SHORT_CLAIM_STEMS = 2
 
@@ -77,6 +80,15 @@ class SupportModel:
     min_cosine_close: float = 0.65
     # A short claim's sentence must be this close to the question (cosine) to count as its answer.
     min_relevance: float = 0.35
+    # What the claim adds to the question (its words that the question lacks) must be in the passages,
+    # but for a paraphrase's verb or two ("stretches", "portray"): "The Russian and Ukrainian
+    # delegations arranged the reception centers" restates the question around a subject the passage
+    # does not give. Missing at most this share of them (and one, when they are three or more).
+    new_missing_share: float = 0.3
+    # And the question's words it repeats must be there too, when it repeats several: "The detainees
+    # given priority for medical care included those held in Russian-controlled facilities" ties the
+    # question to a passage that never mentions priority or care.
+    min_link_coverage: float = 0.6
 
     def supports(self, coverage: float, cosine: float) -> bool:
         return (coverage >= self.min_coverage and cosine >= self.min_cosine) or (
@@ -172,7 +184,7 @@ class SupportChecker:
         question_vector: np.ndarray | None,
     ) -> Verdict:
         """Whether the passages numbered `passages` (together) state `claim`."""
-        stems = _stems(claim)
+        stems = _stems(claim) - LIGHT_VERBS
         if not stems:
             return Verdict(False, (), "no content")
         chosen = [chunks[n - 1] for n in passages]
@@ -188,8 +200,8 @@ class SupportChecker:
         cosines = matrix @ vector
         cosine = float(cosines.max())
         acronyms = {a for a in _acronyms(claim) if _initials(a.upper(), said)}
-        known = _stems(said) | acronyms
-        coverage = len(stems & known) / len(stems)
+        found = _found(stems, _stems(said) | acronyms)
+        coverage = len(found) / len(stems)
         m = self.model
         if len(stems) <= SHORT_CLAIM_STEMS:
             # A few words: one sentence must hold them all, and answer the question itself.
@@ -203,6 +215,12 @@ class SupportChecker:
             return Verdict(True, tuple(passages), "", cosine, coverage)
         if not m.supports(coverage, cosine):
             return Verdict(False, (), "words" if coverage < m.min_coverage_close else "meaning", cosine, coverage)
+        asked = _stems(question)
+        new, linked = stems - asked, stems & asked
+        if len(new - found) > max(1 if len(new) >= 3 else 0, int(m.new_missing_share * len(new))):
+            return Verdict(False, (), "new words", cosine, coverage)
+        if len(linked) > 1 and len(linked & found) / len(linked) < m.min_link_coverage:
+            return Verdict(False, (), "link", cosine, coverage)
         return Verdict(True, tuple(passages), "", cosine, coverage)
 
 
@@ -216,10 +234,24 @@ def _acronyms(text: str) -> set[str]:
     return {stem_all([w.lower()])[0] for w in re.findall(r"\b[A-Z]{2,6}\b", text)}
 
 
+# A stem this long meets its longer forms: "belarus" in "belarusian", "russia" in "russian".
+MIN_VARIANT_STEM = 5
+
+
+def _found(stems: frozenset[str], known: frozenset[str]) -> frozenset[str]:
+    """The stems that `known` holds, as they are or as a variant (see MIN_VARIANT_STEM)."""
+    found = stems & known
+    rest = [s for s in stems - found if len(s) >= MIN_VARIANT_STEM]
+    if rest:
+        long_known = [k for k in known if len(k) >= MIN_VARIANT_STEM]
+        found |= {s for s in rest if any(s.startswith(k) or k.startswith(s) for k in long_known)}
+    return found
+
+
 def _names_found(claimed: list[str], said: str, question: str) -> bool:
     known = _stems(said) | _stems(question)
     for name in claimed:
-        if _stems(name) <= known:
+        if len(_found(_stems(name), known)) == len(_stems(name)):
             continue
         if _ACRONYM.match(name) and _initials(name, said):
             continue
