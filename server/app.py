@@ -11,12 +11,13 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from starlette.types import Scope
 
 from server import errors, request_log, security
 from server.body_limit import BodyLimit
 from server.container import Container
-from server.limits import ARTICLE_BODY_SLACK_BYTES, DEFAULT_BODY_BYTES, MAX_ASK_BODY_BYTES
-from server.routers import articles, ask, health
+from server.limits import ARTICLE_BODY_SLACK_BYTES, DEFAULT_BODY_BYTES, MAX_ASK_BODY_BYTES, MAX_CHAT_BODY_BYTES
+from server.routers import articles, ask, health, openai_compat
 from server.settings import Settings, get_settings
 
 log = logging.getLogger("articlechat")
@@ -52,15 +53,22 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(ask.router)
     app.include_router(articles.router)
     app.include_router(health.router)
+    app.include_router(openai_compat.router)
     article_limit = container.settings.max_upload_bytes + ARTICLE_BODY_SLACK_BYTES
 
     def body_limit(method: str, path: str) -> int:
         if path.startswith("/ask"):
             return MAX_ASK_BODY_BYTES
+        if path == openai_compat.CHAT_PATH:
+            return MAX_CHAT_BODY_BYTES
         return article_limit if path.startswith("/articles") else DEFAULT_BODY_BYTES
 
     max_upload = container.settings.max_upload_bytes
-    app.add_middleware(BodyLimit, limit_for=body_limit, message=lambda scope: errors.too_large(scope, max_upload))
+
+    def too_large(scope: Scope) -> dict:
+        return errors.error_content(scope["path"], 413, errors.too_large(scope, max_upload))
+
+    app.add_middleware(BodyLimit, limit_for=body_limit, error=too_large)
     errors.install(app)
     security.install(app, container.settings)  # the Host allow-list, CORS, the API key in /docs
     request_log.install(app)  # outermost: one log line and an X-Request-ID for every request

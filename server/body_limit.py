@@ -21,10 +21,10 @@ TOO_LARGE = "request body too large"
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str, str], int], message: Callable[[Scope], str]):
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str, str], int], error: Callable[[Scope], dict]):
         self.app = app
         self.limit_for = limit_for  # (method, path) -> bytes
-        self.message = message
+        self.error = error  # the 413's JSON body, in the error shape of the request's API
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,7 +33,7 @@ class BodyLimit:
         limit = scope[LIMIT_SCOPE_KEY] = self.limit_for(scope["method"], scope["path"])
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limit:  # refused before a byte of it is read
-            body = json.dumps({"error": self.message(scope)}).encode()
+            body = json.dumps(self.error(scope)).encode()
             await send({"type": "http.response.start", "status": 413,
                         "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
                                     (b"content-length", str(len(body)).encode())]})

@@ -18,6 +18,7 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from index.embedding import Embedder
     from server.services.answering import AnswerService
+    from server.services.chat import ChatService
 
 log = logging.getLogger("articlechat")
 
@@ -75,6 +76,12 @@ class Container:
             self.store, self.embedder, llm, top_k=s.top_k,
             evidence=replace(EVIDENCE, min_evidence=s.min_evidence), min_second_evidence=s.min_second_evidence,
         )
+
+    @cached_property
+    def chat(self) -> ChatService:
+        from server.services.chat import ChatService
+
+        return ChatService(self.answers)
 
     def seed_sample(self) -> IngestResult | None:
         """Index the bundled sample article on the first start into an empty store (see ArticleService)."""

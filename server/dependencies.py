@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from server.container import Container
 from server.services.answering import AnswerService
 from server.services.articles import ArticleService
+from server.services.chat import ChatService
 from server.settings import Settings
 
 
@@ -23,10 +24,15 @@ def articles(request: Request) -> ArticleService:
     return container(request).articles
 
 
+def chat(request: Request) -> ChatService:
+    return container(request).chat
+
+
 def settings(request: Request) -> Settings:
     return container(request).settings
 
 
 AnswersDep = Annotated[AnswerService, Depends(answers)]
 ArticlesDep = Annotated[ArticleService, Depends(articles)]
+ChatDep = Annotated[ChatService, Depends(chat)]
 SettingsDep = Annotated[Settings, Depends(settings)]

@@ -26,6 +26,11 @@ MAX_BATCH_ARTICLES = 100
 # before anything is read). /ask: the largest valid body, every character escaped as \uXXXX (6 bytes)
 # by a JSON encoder, plus room for the field names.
 MAX_ASK_BODY_BYTES = 6 * (MAX_QUESTION_CHARS + MAX_HISTORY_TURNS * MAX_TURN_CHARS + MAX_ARTICLE_IDS * 128) + 65_536
+# POST /v1/chat/completions: chat clients send the whole conversation every time, and only its most
+# recent MAX_HISTORY_TURNS turns are read (each cut to MAX_TURN_CHARS), so a long conversation is
+# accepted rather than refused: 4 MiB holds ~500,000 characters escaped as \uXXXX, more than the context
+# window of the models these clients are built for, and parses in tens of milliseconds.
+MAX_CHAT_BODY_BYTES = 4 * 1024 * 1024
 # Article bodies: ARTICLECHAT_MAX_UPLOAD_BYTES for the article plus this much for the envelope
 # (multipart boundaries and headers, the JSON field names, title and id).
 ARTICLE_BODY_SLACK_BYTES = 65_536

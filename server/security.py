@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.dependencies import SettingsDep
+from server.errors import error_content, is_openai
 from server.hosts import host_allowed, host_of, normalize_origin
 from server.settings import Settings
 
@@ -119,7 +120,7 @@ class AllowedHostsMiddleware:
         else:
             message = (f"this server does not answer to the host {host[:MAX_ECHOED]!r}: if it should, add that "
                        "name to ARTICLECHAT_ALLOWED_HOSTS (comma-separated host names, without ports)")
-        await JSONResponse({"error": message}, status_code=400)(scope, receive, send)
+        await JSONResponse(error_content(scope["path"], 400, message), status_code=400)(scope, receive, send)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -142,6 +143,7 @@ def _describe_in_openapi(app: FastAPI, settings: Settings) -> None:
     the writes; without a key, no security scheme at all (no "Authorize" button in /docs)."""
     build = app.openapi
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    openai_error = {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIErrorBody"}}}
 
     def openapi() -> dict[str, Any]:
         schema = build()
@@ -150,14 +152,15 @@ def _describe_in_openapi(app: FastAPI, settings: Settings) -> None:
             return schema  # described already (build() returns the schema it keeps)
         for name in (_WRITES, _READS):
             schemes.pop(name, None)
-        for path_item in schema.get("paths", {}).values():
+        for path, path_item in schema.get("paths", {}).items():
             for operation in path_item.values():
                 requirements = operation.pop("security", [])
                 names = {name for requirement in requirements for name in requirement}
                 write = _WRITES in names
                 if settings.api_key is not None and (write or (_READS in names and settings.protect_reads)):
                     operation["security"] = [{SCHEME: []}]
-                    operation["responses"]["401"] = {"description": "No API key, or a wrong one.", "content": error}
+                    operation["responses"]["401"] = {"description": "No API key, or a wrong one.",
+                                                     "content": openai_error if is_openai(path) else error}
                 if write:
                     operation["responses"]["403"] = {"description": "Sent by another site's page.", "content": error}
         if settings.api_key is not None:

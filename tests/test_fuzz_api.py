@@ -15,13 +15,24 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance, use_after_free
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance, use_after_free
 
 from tests.conftest import ROOT, SAMPLE_ID, LiveServer, make_settings
 
 # An article can be valid JSON and still no article (empty, binary, too long): its 422 says why. The
 # other checks all apply: no 5xx, documented status codes, content types and bodies, and input the
 # schema forbids refused.
+
+
+def excluded_checks(case) -> list:
+    """positive_data_acceptance (above); and negative_data_rejection for a multipart form (the upload),
+    which carries text and files only: a field the fuzzer makes an object, a number or null is still sent
+    as text (a null `file` as a file named "file" holding "null"), often a valid upload on the wire, which
+    is rightly accepted (seen in stateful runs: 201 for the article "file", its title "{}")."""
+    if case.media_type == "multipart/form-data":
+        return [positive_data_acceptance, negative_data_rejection]
+    return [positive_data_acceptance]
+
 
 OUTPUT = ROOT / "test-output"
 EXAMPLES = 150  # per operation, and sequences: about two minutes in all on 2 cores
@@ -62,26 +73,40 @@ class _StatusCounter(logging.Handler):
 def test_every_operation_answers_within_its_contract(fuzz_server):
     schema = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 7
+    assert len(operations) >= 10  # with /v1/chat/completions, /v1/models and /v1/models/{model_id}
     for operation in operations:
         # Valid input (what the schema allows) and invalid input (what it forbids) alike.
         @given(case=operation.as_strategy())
         @FUZZ
         def call(case) -> None:
-            case.call_and_validate(excluded_checks=[positive_data_acceptance])
+            case.call_and_validate(excluded_checks=excluded_checks(case))
 
         call()
 
 
 def test_call_sequences_answer_within_the_contract(fuzz_server):
-    base = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json").as_state_machine()
+    # The sequences are those of the articles' lifecycle: the OpenAI-compatible operations (/v1/) share no
+    # resource with it (each is fuzzed alone above), and would only thin out the article sequences.
+    schema = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json").exclude(path_regex="^/v1/")
+    base = schema.as_state_machine()
 
     class Machine(base):  # type: ignore[valid-type, misc]
+        uploaded = False
+
+        def after_call(self, response, case) -> None:
+            super().after_call(response, case)
+            if case.operation.path == "/articles/upload" and 200 <= response.status_code < 300:
+                self.uploaded = True
+
         def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
-            # use_after_free: an upload whose file is named like a deleted article adds it again, and the
-            # check, which links only the DELETE and the GET, reports the new article as not deleted.
-            case.validate_response(response, additional_checks=additional_checks,
-                                   excluded_checks=[positive_data_acceptance, use_after_free], recorder=self.recorder)
+            excluded = excluded_checks(case)
+            if self.uploaded:
+                # POST /articles/upload creates /articles/{id}, a path it is not the prefix of: schemathesis
+                # would take an upload of the file it names "file" again, after DELETE /articles/file, for
+                # use after free (seen in a stateful run). Sequences without an upload keep the check.
+                excluded.append(use_after_free)
+            case.validate_response(response, additional_checks=additional_checks, excluded_checks=excluded,
+                                   recorder=self.recorder)
 
         def teardown(self) -> None:
             # Each sequence starts from the same store (an article added twice is 201, then 200), as

@@ -63,6 +63,21 @@ def test_bodies_are_limited_as_they_stream_in(sample_server, api):
     # Any other endpoint takes no large body either.
     response = api.request("GET", "/healthz", content=b"x" * 200_000)
     assert response.status_code == 413 and "GET /healthz" in response.json()["error"]
+    # The OpenAI-compatible API: larger conversations (4 MiB), refused in OpenAI's error body either way.
+    status, body = raw_request(sample_server.url, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "Content-Type: application/json\r\nContent-Length: 200000000")
+    assert status == 413 and "4194304 bytes" in json.loads(body)["error"]["message"]
+    def conversation():
+        yield b'{"messages": [{"role": "user", "content": "'
+        for _ in range(50):
+            yield b"a" * 100_000
+        yield b'"}]}'
+    response = api.post("/v1/chat/completions", content=conversation(), headers={"content-type": "application/json"})
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert "POST /v1/chat/completions" in response.json()["error"]["message"]
+    response = api.request("GET", "/v1/models", content=b"x" * 200_000)
+    assert response.status_code == 413 and "GET /v1/models" in response.json()["error"]["message"]
 
 
 def test_echoed_ids_are_capped(api):
@@ -191,7 +206,7 @@ def test_the_sample_is_answered_after_all_this(api):
     assert body["answered"] and body["citations"][0]["article_id"] == SAMPLE_ID
 
 
-@pytest.mark.parametrize("path", ["/ask", "/ask/stream"])
+@pytest.mark.parametrize("path", ["/ask", "/ask/stream", "/v1/chat/completions"])
 def test_malformed_bodies_are_4xx(api, path):
     for content, ctype in ((b"{", "application/json"), (b"[]", "application/json"), (b"null", "application/json"),
                            (b'{"question": 5}', "application/json"), (b"question=hi", "text/plain"),

@@ -37,6 +37,9 @@ def bearer(key: str) -> dict[str, str]:
 def assert_refused(response, status: int, *words: str) -> None:
     assert response.status_code == status, response.text
     message = response.json()["error"]
+    if response.request.url.path.startswith("/v1/"):  # OpenAI's error body, for the SDKs
+        assert message["type"] == "invalid_request_error", message
+        message = message["message"]
     assert all(word in message for word in words), message
 
 
@@ -64,6 +67,11 @@ def test_writes_need_the_key_and_reads_stay_open(serve):
         assert client.get("/articles/guarded").status_code == 200
         assert client.post("/ask", json={"question": "When does the ferry to Skerry leave?"}).status_code == 200
         assert client.post("/ask/stream", json={"question": "When does the ferry leave?"}).status_code == 200
+        # SDKs always send some key: without ARTICLECHAT_PROTECT_READS, any will do.
+        chat = client.post("/v1/chat/completions", headers=bearer("sk-anything"),
+                           json={"messages": [{"role": "user", "content": "When does the ferry to Skerry leave?"}]})
+        assert chat.status_code == 200 and "7:15" in chat.json()["choices"][0]["message"]["content"]
+        assert client.get("/v1/models").status_code == 200
 
         assert_refused(client.delete("/articles/guarded"), 401)
         assert_refused(client.delete("/articles/guarded", headers=bearer("wrong")), 401)
@@ -73,9 +81,12 @@ def test_writes_need_the_key_and_reads_stay_open(serve):
 def test_protect_reads_needs_the_key_everywhere_but_health_ui_and_docs(serve):
     server = serve(api_key=KEY, protect_reads=True)
     with server.client() as client:
+        chat = {"messages": [{"role": "user", "content": "When does the ferry leave?"}]}
         reads = [("GET", "/articles", None), ("GET", "/articles/guarded", None),
                  ("POST", "/ask", {"question": "When does the ferry leave?"}),
-                 ("POST", "/ask/stream", {"question": "When does the ferry leave?"})]
+                 ("POST", "/ask/stream", {"question": "When does the ferry leave?"}),
+                 ("POST", "/v1/chat/completions", chat), ("POST", "/v1/chat/completions", {**chat, "stream": True}),
+                 ("GET", "/v1/models", None), ("GET", "/v1/models/articlechat", None)]
         for method, path, body in reads:
             response = client.request(method, path, json=body)
             assert_refused(response, 401, "ARTICLECHAT_API_KEY")
@@ -194,6 +205,7 @@ def test_only_allowed_hosts_are_answered(serve, sample_server):
             assert REQUEST_ID.fullmatch(response.headers["x-request-id"])
         assert_refused(client.get("/", headers={"Host": "evil.example"}), 400)  # the UI too
         assert_refused(client.get("/healthz", headers={"Host": "[::1"}), 400, "malformed")
+        assert_refused(client.get("/v1/models", headers={"Host": "evil.example"}), 400, "ARTICLECHAT_ALLOWED_HOSTS")
         for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}", "127.0.0.1"):
             assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
 
@@ -293,7 +305,8 @@ def security_of(schema: dict) -> dict[str, list | None]:
 
 def test_openapi_lists_the_key_on_the_protected_operations(serve, sample_server):
     writes = {"POST /articles", "POST /articles/upload", "POST /articles/batch", "DELETE /articles/{article_id}"}
-    reads = {"GET /articles", "GET /articles/{article_id}", "POST /ask", "POST /ask/stream"}
+    reads = {"GET /articles", "GET /articles/{article_id}", "POST /ask", "POST /ask/stream",
+             "POST /v1/chat/completions", "GET /v1/models", "GET /v1/models/{model_id}"}
     with serve(api_key=KEY).client() as client:
         schema = client.get("/openapi.json").json()
     assert schema["components"]["securitySchemes"]["APIKey"] == {
@@ -307,8 +320,11 @@ def test_openapi_lists_the_key_on_the_protected_operations(serve, sample_server)
     assert "403" in write
 
     with serve(api_key=KEY, protect_reads=True).client() as client:
-        operations = security_of(client.get("/openapi.json").json())
+        schema = client.get("/openapi.json").json()
+    operations = security_of(schema)
     assert {op for op, needs in operations.items() if needs} == writes | reads
+    chat = schema["paths"]["/v1/chat/completions"]["post"]["responses"]["401"]  # in the error shape SDKs read
+    assert chat["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/OpenAIErrorBody"}
 
     with sample_server.client() as client:  # no key: no scheme, no "Authorize" button
         schema = client.get("/openapi.json").json()

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from server.api_models import AskRequest, AskResponse, CitationOut, ErrorBody
 from server.dependencies import AnswersDep
+from server.routers.sse import event_stream
 from server.security import ReadAccess
 from server.services.results import CitationsEvent, DeltaEvent, DoneEvent, StreamEvent
 
 router = APIRouter(tags=["ask"], dependencies=[ReadAccess])  # reads, though POSTed
-log = logging.getLogger("articlechat")
 ERRORS: dict[int | str, dict] = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
 
 
@@ -39,17 +37,11 @@ def ask_stream(body: AskRequest, service: AnswersDep) -> StreamingResponse:
     `done` (the full /ask response, authoritative); `error` if something fails mid-stream."""
     service.check_articles(body.article_ids)  # unknown ids: a 404 before the stream starts
     events = service.ask_stream(body.question, _history(body), body.article_ids, body.top_k)
+    return event_stream(map(_sse, events), _sse_error)
 
-    def sse() -> Iterator[str]:
-        try:
-            for event in events:
-                yield _sse(event)
-        except Exception as exc:  # the status line is sent already: report in-band
-            log.exception("answering failed mid-stream")
-            error = json.dumps({"error": f"answering failed: {type(exc).__name__}"})
-            yield f"event: error\ndata: {error}\n\n"
 
-    return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+def _sse_error(exc: Exception) -> str:
+    return f"event: error\ndata: {json.dumps({'error': f'answering failed: {type(exc).__name__}'})}\n\n"
 
 
 def _sse(event: StreamEvent) -> str:
