@@ -10,9 +10,8 @@ turns, each cut to MAX_TURN_CHARS characters (its beginning: the follow-up resol
 question and the names that open the previous answer, and looks back 3 questions at most).
 
 A streamed chat answer is the concatenation of its content deltas: a client has nothing else to go
-by. When the streamed text is not the final answer (an LLM's stream that broke or whose answer could
-not be checked, replaced by the extractive answer), the stream goes on with the final answer after a
-blank line, and the final event's warnings say why.
+by. AnswerService streams only text that stands (an LLM's sentences once checked, or the extractive
+answer that replaces them), so the deltas always make up the final answer.
 
 Token counts are estimates: words and punctuation marks (a regular expression, no tokenizer), which
 is close to what BPE tokenizers count for English prose.
@@ -116,26 +115,9 @@ class ChatService:
 
     def _events(self, chat: Conversation, events: Iterator[CitationsEvent | DeltaEvent | DoneEvent]
                 ) -> Iterator[ChatEvent]:
-        sent = ""
         for event in events:
             if isinstance(event, DoneEvent):
-                final = event.answer.answer
-                if rest := _rest(sent, final):
-                    sent += rest
-                    yield DeltaEvent(rest)
-                yield ChatReply(event.answer, sent, Usage(chat.prompt_tokens, approximate_tokens(sent)))
+                text = event.answer.answer
+                yield ChatReply(event.answer, text, Usage(chat.prompt_tokens, approximate_tokens(text)))
                 return
-            if isinstance(event, DeltaEvent):
-                sent += event.text
             yield event
-
-
-def _rest(sent: str, final: str) -> str:
-    """What to send after `sent` so that the message ends with the final answer."""
-    if sent.strip() == final.strip():
-        return ""
-    if not sent.strip():
-        return final
-    if final.startswith(sent):
-        return final[len(sent):]
-    return "\n\n" + final
