@@ -12,7 +12,8 @@ Its `mode` makes it fail on purpose: "error" (HTTP 500), "slow" (sleeps `slow_se
 (repeats the prompt until its token limit, `finish_reason: "length"`), "invent" (adds an invented
 sentence with a valid marker), "truncate" (stops mid-sentence at the token limit), "newline_marker"
 (streams "\n", "\n", "[", "9", "]", " (Title…" after the answer, as llama.cpp's server did), "inject"
-(obeys an instruction planted in a passage), "statement" (answers a follow-up instead of rewriting
+(obeys an instruction planted in a passage), "no_number" (answers with a sentence that holds no
+number), "statement" (answers a follow-up instead of rewriting
 it), "late_break" (drops the stream after the first marker), and "one_at_a_time" (serves
 one request at a time, each taking `slow_seconds`, as llama.cpp's server does).
 """
@@ -44,7 +45,7 @@ def _pieces_of(text: str) -> list[str]:
     return re.findall(r"\S+\s*", text) or [text]
 
 
-def answer_from_prompt(prompt: str) -> str:
+def answer_from_prompt(prompt: str, without_numbers: bool = False) -> str:
     question = (re.search(r"^Question:\s*(.+)$", prompt, re.MULTILINE) or [None, ""])[1]
     passages = re.findall(r"^\[(\d+)\][^\n]*\n(.*?)(?=\n\n\[\d+\]|\n\n=== END OF PASSAGES ===|\n\nQuestion:|\Z)",
                           prompt, re.MULTILINE | re.DOTALL)
@@ -55,8 +56,12 @@ def answer_from_prompt(prompt: str) -> str:
             best, best_overlap = (n, text), overlap
     if best is None:
         return "NOT_IN_ARTICLES"
-    first_sentence = re.split(r"(?<=[.!?])\s+", best[1].strip())[0]
-    return f"{first_sentence} [{best[0]}]"
+    sentences = re.split(r"(?<=[.!?])\s+", best[1].strip())
+    if without_numbers:
+        numberless = [s for s in sentences if not re.search(r"\d|\b(one|two|three|four|five|six|ten|hundreds?|"
+                                                           r"thousands?|millions?|dozens?)\b", s, re.I)]
+        sentences = numberless or sentences
+    return f"{sentences[0]} [{best[0]}]"
 
 
 def rewrite_from_prompt(prompt: str) -> str:
@@ -91,7 +96,7 @@ class OpenAIStandin:
             if self.mode == "statement":
                 return ["The Kremlin spokesman mentioned in the article is Vladimir Putin."], "stop"
             return [rewrite_from_prompt(prompt) if self.mode != "garbage" else ""], "stop"
-        answer = answer_from_prompt(prompt)
+        answer = answer_from_prompt(prompt, without_numbers=self.mode == "no_number")
         marker = (re.search(r"\[\d+\]$", answer) or [""])[0]
         if self.mode == "echo":
             return _pieces_of(prompt[:1500]), "length"

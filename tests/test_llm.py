@@ -118,9 +118,24 @@ def test_an_order_planted_in_an_article_does_not_reach_the_answer(standin, make_
     standin.mode = "ok"
 
 
+def test_an_answer_without_the_number_asked_for_is_not_shown(llm_api, standin):
+    """A supported sentence that does not say how far is no answer to "How far apart…?": the extractive
+    answer, which does, is shown instead, and the stream never showed the other."""
+    standin.mode = "no_number"
+    question = "How far apart were the two border crossings?"
+    body = ask(llm_api, question)
+    assert body["mode"] == "extractive" and "50 kilometers" in body["answer"]
+    assert any("number, date or span of time" in w for w in body["warnings"]), body["warnings"]
+    with llm_api.stream("POST", "/ask/stream", json={"question": question}) as response:
+        response.read()
+    events = read_sse(response)
+    assert "".join(data["text"] for name, data in events if name == "delta") == events[-1][1]["answer"]
+    assert events[-1][1]["answer"] == body["answer"]
+
+
 # Every way the model can behave; the stream must end with what it showed.
 STREAM_MODES = ["ok", "bad_markers", "no_markers", "invent", "truncate", "newline_marker", "echo", "garbage",
-                "error", "break_stream", "late_break", "refuse", "inject"]
+                "error", "break_stream", "late_break", "refuse", "inject", "no_number"]
 
 
 @pytest.mark.parametrize("mode", STREAM_MODES)

@@ -7,9 +7,10 @@ check, so a stream shows only what will stand: the joined deltas are the final a
 every case. A sentence that its passage does not support is dropped (a sentence without a marker is
 checked against every passage, and gets the marker of the one that supports it; a miscited one gets
 the right marker); an echo of the prompt ends the answer there; at the token limit the unfinished
-last sentence is dropped; each with a warning. When no sentence stands, `LLMAnswerRejected` is
-raised before anything was shown, and its message is the warning of the extractive answer that
-replaces it.
+last sentence is dropped; each with a warning. A question for a number, a date or a span of time
+("How far apart…?") holds the sentences back until one states it. When no sentence stands, or none
+states what was asked, `LLMAnswerRejected` is raised before anything was shown, and its message is
+the warning of the extractive answer that replaces it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from server.components.llm import ChatLLM, LLMError, Piece
 from server.services.question import History
 from server.services.results import Answer, DeltaEvent, Verified, refusal
+from server.services.scoring import expected_kind, strict_kind
 from server.services.search import Passages
 from server.services.support import MARKERS_RE, Claim, SupportChecker, claims, is_scaffolding
 
@@ -86,6 +88,10 @@ class AnswerGate:
     dropped: list[str] = field(default_factory=list)
     # Why the answer ended early: "refused", "echo", "length" or "error".
     stop: str | None = None
+    # What the question asks for, when an answer must hold it (a number, a date, a span of time): the
+    # sentences are held back until one does, so an answer without it is never shown.
+    needs: re.Pattern[str] | None = None
+    _shown: int = 0  # how many of `kept` were given out
     _pos: int = 0
     _verbatim_run: int = 0
 
@@ -95,9 +101,10 @@ class AnswerGate:
         parts = claims(self.raw[self._pos :])
         if len(parts) < 2 or not _settled(parts[-1]):
             return ""  # the last sentence may still grow, or gain its markers
-        out = "".join(self._take(claim) for claim in parts[:-1])
+        for claim in parts[:-1]:
+            self._take(claim)
         self._pos += parts[-2].end
-        return out
+        return self._release()
 
     def finish(self, finish_reason: str | None = None, error: str | None = None) -> str:
         """The rest, once the model has finished; an unfinished last sentence is dropped when the model
@@ -110,38 +117,52 @@ class AnswerGate:
             self.stop = self.stop or ("error" if error is not None else "length")
         elif error is not None:
             self.stop = self.stop or "error"
-        return "".join(self._take(claim) for claim in parts)
+        for claim in parts:
+            self._take(claim)
+        return self._release()
 
     @property
     def text(self) -> str:
         return "".join(self.kept)
 
-    def _take(self, claim: Claim) -> str:
-        if self.stop in ("refused", "echo"):
+    @property
+    def lacks_what_was_asked(self) -> bool:
+        """The question asks for a number, a date or a span of time, and no kept sentence holds one."""
+        return self.needs is not None and not self.needs.search(without_markers(self.text))
+
+    def _release(self) -> str:
+        """The kept sentences not given out yet, unless they still lack what the question asks for."""
+        if self.lacks_what_was_asked:
             return ""
+        out = "".join(self.kept[self._shown :])
+        self._shown = len(self.kept)
+        return out
+
+    def _take(self, claim: Claim) -> None:
+        if self.stop in ("refused", "echo"):
+            return
         plain = claim.plain
         if plain.startswith(NOT_IN_ARTICLES):
             if not self.kept and not self.checked:
                 self.stop = "refused"
-            return ""
+            return
         if is_scaffolding(claim, [c.title for c in self.found.chunks]):
             self.stop = "echo"
-            return ""
+            return
         if any(plain in c.text for c in self.found.chunks):
             self._verbatim_run += 1
             if self._verbatim_run > MAX_VERBATIM_RUN:
                 self.stop = "echo"
-                return ""
+                return
         else:
             self._verbatim_run = 0
         self.checked += 1
         text = self._supported_text(claim, plain)
         if text is None:
             self.dropped.append(plain)
-            return ""
+            return
         gap = "" if not self.kept else "\n\n" if claim.gap.count("\n") > 1 else "\n" if "\n" in claim.gap else " "
         self.kept.append(gap + text)
-        return gap + text
 
     def _supported_text(self, claim: Claim, plain: str) -> str | None:
         """The claim as it will stand (its markers those of the passages that support it), or None."""
@@ -185,7 +206,9 @@ class AnswerGate:
 
     def rejection(self) -> str:
         """Why nothing stands (the warning of the extractive answer shown instead)."""
-        if self.stop == "echo" and not self.checked:
+        if self.kept and self.lacks_what_was_asked:
+            why = "did not state the number, date or span of time the question asks for"
+        elif self.stop == "echo" and not self.checked:
             why = "repeated its prompt instead of answering"
         elif self.stop == "length" and not self.checked:
             why = "reached its token limit before its first sentence ended"
@@ -243,7 +266,7 @@ class LLMAnswerer:
             reply = self.llm.complete(messages(found, history))
         except LLMError as exc:
             raise LLMAnswerRejected(f"The LLM failed ({exc}); showing the extractive answer.") from exc
-        gate = AnswerGate(found, self.checker)
+        gate = self._gate(found)
         gate.feed(reply.text)
         gate.finish(reply.finish_reason)
         return self._finish(found, gate)
@@ -251,7 +274,7 @@ class LLMAnswerer:
     def stream(self, found: Passages, history: History) -> Generator[DeltaEvent, None, Answer]:
         """Yields each sentence of the answer once it has passed the check; returns the final answer,
         whose text the yielded pieces make up exactly."""
-        gate = AnswerGate(found, self.checker)
+        gate = self._gate(found)
         last: Piece | None = None
         try:
             for last in self.llm.stream(messages(found, history)):
@@ -261,7 +284,7 @@ class LLMAnswerer:
                     break  # nothing more will be shown: stop the model
         except LLMError as exc:  # keep the sentences it had finished, if any stand
             text = gate.finish(error=str(exc))
-            if not gate.kept:
+            if not gate.kept or gate.lacks_what_was_asked:
                 raise LLMAnswerRejected(f"The LLM failed ({exc}); showing the extractive answer.") from exc
             if text:
                 yield DeltaEvent(text)
@@ -273,10 +296,14 @@ class LLMAnswerer:
             yield DeltaEvent(answer.answer)
         return answer
 
+    def _gate(self, found: Passages) -> AnswerGate:
+        kind = expected_kind(found.question.search_text)
+        return AnswerGate(found, self.checker, needs=kind if kind is not None and strict_kind(kind) else None)
+
     def _finish(self, found: Passages, gate: AnswerGate) -> Answer:
         if gate.stop == "refused":
             return refusal(found.chunks, "llm", found.warnings)
-        if not gate.kept:
+        if not gate.kept or gate.lacks_what_was_asked:
             raise LLMAnswerRejected(gate.rejection())
         return Answer(gate.text, True, found.citations(sorted(gate.cited)), "llm",
                       [*found.warnings, *gate.warnings()], verified=gate.verified())
