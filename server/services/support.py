@@ -7,10 +7,14 @@ people") with a valid [n] after them. So each sentence of the answer (a "claim")
 its cited passages with what we ship, and kept only when:
 
 - every number it states is in the passages (digits, "1,000" = "1000");
-- every name it states (a capitalised word that does not open the sentence) is in the passages or
-  in the question; an acronym may stand for the initials of a passage's name ("UN", "United Nations");
+- every name it states (a capitalised word, also the first unless it is a common opener such as
+  "However") is in the passages or in the question; an acronym may stand for the initials of a
+  passage's name ("UN", "United Nations"), and a name may be a longer form of one ("Belarusian");
 - most of its content words are in the passages, and it is close in meaning (the embedder's cosine)
   to one of their sentences (`SupportModel`);
+- what it adds to the question (its words that the question lacks) is in the passages but for a
+  paraphrase's verb or two, and the question's words it repeats are there too: a claim that wraps
+  the question around a subject or a link the passage does not give is not stated by it;
 - a short claim ("Belarus.", "PWNED") holds only words of a passage sentence that itself answers the
   question: a bare word copied from an unrelated sentence, such as an instruction planted in an
   article, is not an answer.
@@ -18,7 +22,9 @@ its cited passages with what we ship, and kept only when:
 An echo of the prompt's scaffolding (the passages' header lines, "Question:", the delimiter lines,
 the system prompt's rules) is no claim: the answer stops there. Thresholds are measured by
 `python -m bench.support` on bench/sets/support.jsonl (hand-written paraphrases, invented facts,
-changed numbers and names, miscitations) and on quotes and perturbations of SQuAD's answer sentences.
+changed numbers and names, miscitations, and a real small model's sentences) and on quotes and
+perturbations of SQuAD's answer sentences. What it cannot see: the passage's own words in a wrong
+relation ("Turkey, Qatar and Egypt offered to host talks", where Turkey only mediated).
 """
 
 from __future__ import annotations
@@ -116,7 +122,8 @@ class Claim:
 class Verdict:
     supported: bool
     passages: tuple[int, ...]  # the passages that support it (the cited ones, or the one found)
-    reason: str  # why not: "number", "name", "words", "meaning", "off-topic", "no content"; "" if supported
+    # why not: "number", "name", "words", "meaning", "new words", "link", "off-topic", "no content"; "" if kept
+    reason: str
     cosine: float = 0.0
     coverage: float = 0.0
 
