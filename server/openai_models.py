@@ -23,7 +23,7 @@ from pydantic import (
     model_serializer,
 )
 
-from server.api_models import ArticleId, AskResponse, CitationOut, Text
+from server.api_models import ArticleId, AskResponse, CitationOut, Text, VerifiedOut
 from server.limits import MAX_ARTICLE_IDS, MAX_TOP_K, MIN_TOP_K
 
 MODEL_ID: Final = "articlechat"
@@ -165,6 +165,7 @@ class ChatCompletion(BaseModel):
     confidence: float = Field(..., ge=0, le=1, description=_ANSWER["confidence"].description)
     mode: Literal["extractive", "llm"]
     warnings: list[str]
+    verified: VerifiedOut | None = Field(None, description=_ANSWER["verified"].description)
 
 
 class ChunkDelta(BaseModel):
@@ -185,7 +186,8 @@ class ChunkChoice(BaseModel):
 
 class ChatCompletionChunk(BaseModel):
     """One Server-Sent Event's data. The first chunk carries the candidate `citations`; the chunk with
-    `finish_reason` the final answer's `citations`, `answered`, `confidence`, `mode` and `warnings`."""
+    `finish_reason` the final answer's `citations`, `answered`, `confidence`, `mode`, `warnings` and
+    `verified` (LLM answers)."""
 
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
@@ -198,6 +200,7 @@ class ChatCompletionChunk(BaseModel):
     confidence: float | None = None
     mode: Literal["extractive", "llm"] | None = None
     warnings: list[str] | None = None
+    verified: VerifiedOut | None = None
 
     @model_serializer(mode="wrap")
     def _present(self, handler: SerializerFunctionWrapHandler) -> Any:

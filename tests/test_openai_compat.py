@@ -336,6 +336,7 @@ def test_llm_mode_streams_the_llm_answer(llm_server, standin):
     content, chunks = read_stream(client.chat.completions.create(
         model="articlechat", messages=[user(RECEPTION)], stream=True))
     assert content == completion.choices[0].message.content and chunks[-1].mode == "llm"
+    assert completion.verified == chunks[-1].verified == {"sentences": 1, "supported": 1}
 
 
 def test_a_stream_whose_llm_fails_midway_ends_with_the_extractive_answer(llm_server, standin):

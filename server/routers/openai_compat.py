@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from server.api_models import CitationOut
+from server.api_models import CitationOut, VerifiedOut
 from server.dependencies import ChatDep
 from server.errors import OpenAIRequestError, error_content
 from server.openai_models import (
@@ -34,7 +34,7 @@ from server.openai_models import (
 from server.routers.sse import event_stream
 from server.security import ReadAccess
 from server.services.chat import ChatEvent, ChatReply
-from server.services.results import Citation, CitationsEvent, DeltaEvent
+from server.services.results import Answer, Citation, CitationsEvent, DeltaEvent
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], dependencies=[ReadAccess])  # reads, like /ask
 CHAT_PATH = "/v1/chat/completions"
@@ -49,7 +49,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 STREAM_DESCRIPTION = """A `chat.completion`. With `"stream": true`, Server-Sent Events instead, each
 `data: <chat.completion.chunk>`, then `data: [DONE]`. The first chunk (`delta.role` "assistant") also
 carries `citations`: the passages the answer may cite. The chunk with `finish_reason` "stop" carries the
-final answer's `citations`, `answered`, `confidence`, `mode` and `warnings`. With
+final answer's `citations`, `answered`, `confidence`, `mode`, `warnings` and `verified`. With
 `stream_options.include_usage`, one more chunk with no choices carries `usage`. If answering fails
 midway: `data: {"error": {...}}` and no `[DONE]`."""
 
@@ -92,6 +92,7 @@ def chat_completions(body: ChatCompletionRequest, chat: ChatDep) -> ChatCompleti
             id=completion_id, created=created, choices=[Choice(message=AssistantMessage(content=reply.content))],
             usage=_usage(reply), citations=_citations(answer.citations), answered=answer.answered,
             confidence=answer.confidence, mode=answer.mode, warnings=answer.warnings,
+            verified=_verified(answer),
         )
     # Checked before the stream starts: a bad conversation or unknown ids are a 400 or a 404, not an event.
     events = chat.stream(messages, body.article_ids, body.top_k)
@@ -114,7 +115,7 @@ def _chunks(events: Iterator[ChatEvent], completion_id: str, created: int, inclu
             answer = event.answer
             yield chunk([ChunkChoice(delta=ChunkDelta(), finish_reason="stop")], citations=_citations(answer.citations),
                         answered=answer.answered, confidence=answer.confidence, mode=answer.mode,
-                        warnings=answer.warnings)
+                        warnings=answer.warnings, verified=_verified(answer))
             if include_usage:
                 yield chunk([], usage=_usage(event))
     yield "data: [DONE]\n\n"
@@ -127,6 +128,10 @@ def _stream_error(exc: Exception) -> str:
 
 def _citations(citations: list[Citation]) -> list[CitationOut]:
     return [CitationOut.model_validate(c) for c in citations]
+
+
+def _verified(answer: Answer) -> VerifiedOut | None:
+    return VerifiedOut.model_validate(answer.verified) if answer.verified else None
 
 
 def _usage(reply: ChatReply) -> Usage:
