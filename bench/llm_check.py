@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 import time
 from collections import Counter
@@ -37,8 +38,11 @@ FALLBACK_REASONS = [
     ("repeated its prompt", "echo"),
     ("token limit before", "cut at the token limit"),
     ("do not support", "no supported sentence"),
+    ("number, date or span of time", "no number or date asked for"),
     ("empty answer", "empty"),
 ]
+# The sentences of an answer that fell back (the rejection's warning counts them).
+REJECTED_SENTENCES = re.compile(r"The LLM wrote (\d+) sentence\(s\) that the passages do not support")
 TRIMMED = [("Dropped", "sentences dropped"), ("began repeating", "echo trimmed"), ("token limit (", "unfinished last "
            "sentence dropped"), ("stopped mid-answer", "stream broke")]
 
@@ -108,6 +112,9 @@ def main() -> None:
             if done.verified:
                 counts["sentences written"] += done.verified.sentences
                 counts["sentences supported"] += done.verified.supported
+            for warning in done.warnings:
+                if rejected := REJECTED_SENTENCES.search(warning):
+                    counts["sentences written"] += int(rejected.group(1))
             if answerable:
                 counts["answerable"] += 1
                 counts["answerable, right"] += done.answered and contains_answer(done.answer, row["answers"])

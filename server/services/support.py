@@ -68,6 +68,8 @@ _SCAFFOLDING = re.compile(
 # Verbs that say when or how long, not what: "took place", "lasted" need not be in the passage (they
 # do not count among a claim's words).
 LIGHT_VERBS = frozenset(stem_all(["take", "took", "taken", "place", "happen", "occur", "last"]))
+# A sentence this long that adds at most one common word to the question only restates it.
+RESTATING_WORDS = 6
 # A claim of at most this many content words is "short": checked against one relevant sentence.
 SHORT_CLAIM_STEMS = 2
 
@@ -192,7 +194,7 @@ class SupportChecker:
     ) -> Verdict:
         """Whether the passages numbered `passages` (together) state `claim`."""
         stems = _stems(claim) - LIGHT_VERBS
-        if not stems:
+        if not stems or claim.rstrip().endswith(":"):  # "The two crossings were:" leads in, states nothing
             return Verdict(False, (), "no content")
         chosen = [chunks[n - 1] for n in passages]
         said = " ".join(f"{c.title} {c.section} {c.text}" for c in chosen)
@@ -203,6 +205,8 @@ class SupportChecker:
         own = [s for s in sentences if s.n in passages]
         if not own:
             return Verdict(False, (), "meaning")
+        if not _anchored_together(claim, question, own):
+            return Verdict(False, (), "together")
         matrix = np.asarray([s.sentence.embedding for s in own], dtype=np.float32)
         cosines = matrix @ vector
         cosine = float(cosines.max())
@@ -228,7 +232,28 @@ class SupportChecker:
             return Verdict(False, (), "new words", cosine, coverage)
         if len(linked) > 1 and len(linked & found) / len(linked) < m.min_link_coverage:
             return Verdict(False, (), "link", cosine, coverage)
+        if len(claim.split()) >= RESTATING_WORDS and len(new) <= 1 and not numbers(claim) and not (
+                _stems(" ".join(names(claim))) - asked):
+            # A sentence with nothing of its own but a common word: "The exchange is on Russia's roster
+            # for the exchange of prisoners" restates the question (a short answer, "steam engine
+            # indicator", may add one word).
+            return Verdict(False, (), "restates", cosine, coverage)
         return Verdict(True, tuple(passages), "", cosine, coverage)
+
+
+def _anchored_together(claim: str, question: str, own: Sequence[ScoredSentence]) -> bool:
+    """Whether the names and numbers the claim adds to the question stand together in one sentence of
+    its passages, as it puts them together: "Turkey, Qatar and Egypt offered to host talks" (Turkey
+    only mediated, a sentence earlier), "Fidan hosted the delegations, with a total of 1,000
+    prisoners" (the 1,000 are the next sentence's). A sound claim joining two sentences' names is
+    dropped too: a lost sentence costs less than a false one."""
+    asked = _stems(question)
+    anchors = _stems(" ".join(names(claim))) - asked
+    digits = numbers(claim) - numbers(question)
+    if len(anchors) + len(digits) < 2:
+        return True
+    return any(
+        len(_found(anchors, _stems(s.text))) == len(anchors) and digits <= numbers(s.text) for s in own)
 
 
 def _stems(text: str) -> frozenset[str]:
