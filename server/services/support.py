@@ -15,6 +15,7 @@ its cited passages with what we ship, and kept only when:
 - what it adds to the question (its words that the question lacks) is in the passages but for a
   paraphrase's verb or two, and the question's words it repeats are there too: a claim that wraps
   the question around a subject or a link the passage does not give is not stated by it;
+- the names and numbers it adds to the question stand together in one sentence of the passages;
 - a short claim ("Belarus.", "PWNED") holds only words of a passage sentence that itself answers the
   question: a bare word copied from an unrelated sentence, such as an instruction planted in an
   article, is not an answer.
@@ -24,7 +25,8 @@ the system prompt's rules) is no claim: the answer stops there. Thresholds are m
 `python -m bench.support` on bench/sets/support.jsonl (hand-written paraphrases, invented facts,
 changed numbers and names, miscitations, and a real small model's sentences) and on quotes and
 perturbations of SQuAD's answer sentences. What it cannot see: the passage's own words in a wrong
-relation ("Turkey, Qatar and Egypt offered to host talks", where Turkey only mediated).
+relation within one sentence ("the crossings are 50 kilometers from Chernihiv", where the 50 km lie
+between the two crossings).
 """
 
 from __future__ import annotations
