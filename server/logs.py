@@ -11,6 +11,6 @@ WORKER_FORMAT = "%(levelname)s [%(process)d] %(name)s: %(message)s"
 
 def configure(*, worker: bool = False) -> None:
     logging.basicConfig(level=logging.INFO, format=WORKER_FORMAT if worker else FORMAT)
-    # Chroma's HttpClient goes through httpx, which logs every call at INFO: ~10 lines a question with a
+    # Chroma's HttpClient goes through httpx, which logs every call at INFO: 4-7 lines a question with a
     # Chroma server (ARTICLECHAT_CHROMA_HOST), and the CPU to write them.
     logging.getLogger("httpx").setLevel(logging.WARNING)
