@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -69,15 +69,27 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout: float, poll: float 
         time.sleep(poll)
 
 
-def start_server(data_dir: str | Path, port: int, *, seed_sample: bool = True,
-                 timeout: float = 180) -> tuple[subprocess.Popen, float]:
-    """`articlechat serve` (extractive, offline) on an embedded store: (process, seconds from spawn
-    until /healthz answers)."""
+def spawn_server(data_dir: str | Path, port: int, *, seed_sample: bool = True, chroma_port: int | None = None,
+                 prefix: str | None = None, workers: int = 1, stderr: IO[Any] | None = None) -> subprocess.Popen:
+    """`articlechat serve` (extractive, offline), not waited for: on an embedded store in `data_dir`, or on
+    the Chroma server on 127.0.0.1:`chroma_port` (collections named by `prefix`), with `workers` processes;
+    its stderr (the log) goes to the file `stderr`, or nowhere."""
     env = {**os.environ, "ARTICLECHAT_DATA_DIR": str(data_dir), "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "",
-           "ARTICLECHAT_SEED_SAMPLE": "true" if seed_sample else "false"}
+           "ARTICLECHAT_SEED_SAMPLE": "true" if seed_sample else "false", "ARTICLECHAT_CHROMA_HOST": ""}
+    if chroma_port is not None:
+        env.update(ARTICLECHAT_CHROMA_HOST="127.0.0.1", ARTICLECHAT_CHROMA_PORT=str(chroma_port))
+    if prefix is not None:
+        env["ARTICLECHAT_COLLECTION_PREFIX"] = prefix
+    return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--workers",
+                             str(workers)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=stderr or subprocess.DEVNULL)
+
+
+def start_server(data_dir: str | Path, port: int, *, seed_sample: bool = True, timeout: float = 180,
+                 **options: Any) -> tuple[subprocess.Popen, float]:
+    """`spawn_server` (same options), waited for: (process, seconds from spawn until /healthz answers)."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = spawn_server(data_dir, port, seed_sample=seed_sample, **options)
     wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, timeout)
     return proc, time.perf_counter() - started
 

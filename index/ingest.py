@@ -305,15 +305,19 @@ class IngestionService:
             source=prepared.source,
         )
         with self._write_lock:
+            replaced = self.store.current_versions([article_id]).get(article_id, (None, ""))[0]
             try:
                 self.store.add_version(nodes, sentences)
                 self.store.commit(record)
             except BaseException:
-                # Nothing half-written stays behind: keep only the version the registry names now.
-                current = self.store.get_article(article_id)
-                self.store.drop_other_versions(article_id, current.version if current else None)
+                # Nothing half-written stays behind: this version goes, unless the registry names it (the
+                # commit landed, or another process committed the same text). Only this one: another
+                # version may be another process's write in progress.
+                current = self.store.current_versions([article_id]).get(article_id, (None, ""))[0]
+                if current != version:
+                    self.store.drop_version(article_id, version)
                 raise
-            self.store.drop_other_versions(article_id, version)
+            self.store.drop_replaced(article_id, replaced, version)
 
     def delete(self, article_id: str) -> bool:
         with self._write_lock:

@@ -13,9 +13,10 @@ Measured on the SQuAD 2.0 sample (bench.eval): dense + BM25 gave hit@5 0.938 and
 the sentence ranking, 0.956 and 0.853 (the sentence vectors are stored for extractive answers anyway).
 
 The BM25 index lives in memory and is rebuilt whenever the store's generation changes (any commit or
-delete, in this process or another sharing the store); every candidate is checked against the current
-article versions before it is returned, so a stale index can miss a new chunk for one query at most,
-and never returns a deleted or replaced one.
+delete, in this process or another sharing the store, such as another API worker: it is read at most
+every GENERATION_MAX_AGE_SECONDS); every candidate is checked against the current article versions
+before it is returned, so a stale index can miss a new chunk for a moment, and never returns a deleted
+or replaced one.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from index.store import ArticleStore, ScoredChunk, StoredChunk
+from index.store import GENERATION_MAX_AGE_SECONDS, ArticleStore, ScoredChunk, StoredChunk
 from index.text import fold, innermost_heading, lexical_terms
 
 RRF_K = 60  # the usual constant: damps the weight of the very first ranks
@@ -84,9 +85,10 @@ class LexicalIndex:
     After a change only the articles whose version changed are read and tokenised again; the BM25
     matrix is then rebuilt from the kept terms (bm25s: ~50 ms for 20,000 chunks of 120 words). A
     write in this process rebuilds it at once (the store calls `refresh`); a write by another process
-    shows in the store's generation, and the first search that sees it rebuilds it while concurrent
-    searches go on with the previous snapshot rather than wait (measured: without this, each write
-    made every waiting search pay for a full rebuild; see bench/load.py)."""
+    shows in the store's generation (read at most every GENERATION_MAX_AGE_SECONDS), and the first
+    search that sees it rebuilds it while concurrent searches go on with the previous snapshot rather
+    than wait (measured: without this, each write made every waiting search pay for a full rebuild;
+    see bench/load.py)."""
 
     def __init__(self, store: ArticleStore):
         self._store = store
@@ -101,7 +103,8 @@ class LexicalIndex:
 
     def _current(self) -> _LexicalSnapshot:
         snapshot = self._snapshot
-        if snapshot.generation is not None and self._store.generation() == snapshot.generation:
+        generation = self._store.generation(GENERATION_MAX_AGE_SECONDS)
+        if snapshot.generation is not None and generation == snapshot.generation:
             return snapshot
         # The first build is waited for; later ones are left to whoever started them.
         if self._lock.acquire(blocking=snapshot.generation is None):

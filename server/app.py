@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -13,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.types import Scope
 
-from server import errors, request_log, security
+from server import errors, logs, request_log, security
 from server.body_limit import BodyLimit
 from server.container import Container
 from server.limits import ARTICLE_BODY_SLACK_BYTES, DEFAULT_BODY_BYTES, MAX_ASK_BODY_BYTES, MAX_CHAT_BODY_BYTES
@@ -22,13 +23,18 @@ from server.settings import Settings, get_settings
 
 log = logging.getLogger("articlechat")
 
+# What uvicorn imports in each worker process of `articlechat serve --workers N` (see `worker_app`).
+WORKER_APP = "server.app:worker_app"
+
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     container = container or Container(settings or get_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # Load the model and open the store before the first request, not during it.
+        # Once per process (each worker runs its own). Load the model and open the store before the first
+        # request, not during it. Workers starting together on an empty store may both seed the sample:
+        # the same text gives the same version and record ids, so the second write changes nothing.
         _ = container.answers
         container.articles.sweep()
         container.seed_sample()
@@ -82,3 +88,18 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         return FileResponse(str(static.joinpath("index.html")))
 
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker of `articlechat serve --workers N`. uvicorn starts each worker as a new
+    process (spawn) that imports this function by name and calls it: each builds its own container from
+    the settings (environment and .env) and runs the start-up above once. Its log lines carry its
+    process id (uvicorn configures only its own loggers in a worker)."""
+    from tqdm import tqdm
+
+    logs.configure(worker=True)
+    # tqdm (bm25s runs it, silent) makes a multiprocessing lock on first use: in a spawned worker, a named
+    # semaphore that the worker, ended by the SIGTERM uvicorn re-raises, never unlinks, so every shutdown
+    # warned of "leaked semaphore objects". Within one process a thread lock is all it needs.
+    tqdm.set_lock(threading.RLock())
+    return create_app()

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from server import logs
 from server.limits import MAX_TOP_K, MIN_TOP_K, question_error
 from server.running import RemoteArticles, announced, find_server
 from server.services.articles import (
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None, *, make_container: ContainerFactory | No
     `Container(settings)`; tests pass one that shares a loaded model)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure()
     from pydantic import ValidationError
 
     try:
@@ -63,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the HTTP server (API, docs at /docs, web UI at /)")
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1, or ARTICLECHAT_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000, or ARTICLECHAT_PORT)")
+    serve.add_argument("--workers", type=_worker_count, metavar="N",
+                       help="worker processes (default 1, or ARTICLECHAT_WORKERS); more than 1 needs a Chroma "
+                            "server (ARTICLECHAT_CHROMA_HOST)")
     serve.set_defaults(run=_serve)
 
     ingest = sub.add_parser("ingest", help="index article files (.txt, .md, .html) and directories")
@@ -90,16 +94,46 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _worker_count(value: str) -> int:
+    from server.settings import MAX_WORKERS
+
+    if not value.isdigit() or not 1 <= int(value) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"a number of processes from 1 to {MAX_WORKERS}, not {value!r}")
+    return int(value)
+
+
+def embedded_workers_error(workers: int) -> str:
+    """Why `serve` refuses more than one worker on the embedded store, and what to do instead."""
+    return (
+        f"{workers} workers need a Chroma server: the embedded store is one process's files. Each process "
+        "keeps its own copy of the vector index in memory, so a worker's searches would not find the articles "
+        "another one adds until it restarts. Start a Chroma server (`chroma run --path DIR --port 8001`) and "
+        "set ARTICLECHAT_CHROMA_HOST=127.0.0.1 and ARTICLECHAT_CHROMA_PORT=8001, or serve with --workers 1."
+    )
+
+
 def _serve(args, settings: Settings, make_container: ContainerFactory) -> int:
     import uvicorn
 
-    from server.app import create_app
+    from server.app import WORKER_APP, create_app
     from server.security import network_warning
 
-    settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
+    overrides = (("host", args.host), ("port", args.port), ("workers", args.workers))
+    settings = settings.model_copy(update={k: v for k, v in overrides if v})
+    if settings.workers > 1 and not settings.chroma_host:
+        print(f"error: {embedded_workers_error(settings.workers)}", file=sys.stderr)
+        return EXIT_USAGE
     if warning := network_warning(settings):
         logging.getLogger("articlechat").warning(warning)
     where = f"http://{settings.host}:{settings.port}"
+    if settings.workers > 1:
+        print(f"articlechat: serving on {where} with {settings.workers} worker processes "
+              f"(store: {settings.store_location})", flush=True)
+        # Each worker is a new process (spawn) that imports the app factory by name and builds its own
+        # container from the same settings (environment and .env): nothing is shared but the store.
+        uvicorn.run(WORKER_APP, factory=True, workers=settings.workers, host=settings.host, port=settings.port,
+                    log_level="info", access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+        return 0
     print(f"articlechat: serving on {where} (store: {settings.store_location})", flush=True)
     app = create_app(container=make_container(settings))
     with announced(settings, settings.host, settings.port) as forget:

@@ -15,6 +15,9 @@ from server.hosts import DEFAULT_ALLOWED_HOSTS, configured_host, configured_orig
 from server.limits import MAX_TOP_K, MIN_TOP_K
 from server.services.evidence import EVIDENCE
 
+# Most `articlechat serve` worker processes: each holds the model and its own lexical index (~0.4-1.3 GB).
+MAX_WORKERS = 64
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -62,6 +65,8 @@ class Settings(BaseSettings):
     # Server
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # More than one needs a Chroma server: the embedded store is one process's files (README, "Scaling out").
+    workers: int = Field(1, ge=1, le=MAX_WORKERS, description="`serve` worker processes (uvicorn workers).")
     max_upload_bytes: int = Field(5_000_000, ge=1)
 
     # Access control (README, "Access control"; enforced by server/security.py)

@@ -8,7 +8,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,16 @@ from server.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "index" / "data" / "ukraine-russia-prisoner-exchange.txt"
 SAMPLE_ID = "ukraine-russia-prisoner-exchange"
+
+
+def eventually(check: Callable[[], object], within: float = 1.0, poll: float = 0.02) -> float:
+    """Seconds until `check()` is true, called every `poll` seconds; AssertionError after `within`."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > within:
+            raise AssertionError(f"not true within {within} s: {getattr(check, '__name__', check)}")
+        time.sleep(poll)
+    return time.monotonic() - started
 
 
 @pytest.fixture(scope="session")

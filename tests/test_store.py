@@ -84,11 +84,25 @@ def test_a_superseded_version_is_never_returned(store):
     assert [s.text for s in store.sentences_of([new[0]])] == ["Ferry leaves at 23:40."]
     assert {s.chunk_id for s in store.sentences_of(old)} == set(old)
 
-    # The clean-up after a commit removes every other version of that article only.
-    store.drop_other_versions("ferry", "v2")
-    assert chunk_ids_of(store, "ferry") == sorted(new)
-    assert store.sentences_of([*old, *pending]) == []
+    # The clean-up after a commit removes the version it replaced, of that article only; a younger
+    # uncommitted one may be another process's write in progress, and stays until it is old.
+    store.drop_replaced("ferry", "v1", "v2")
+    assert chunk_ids_of(store, "ferry") == sorted([*new, *pending])
+    assert store.sentences_of(old) == []
     assert chunk_ids_of(store, "tram") == tram
+    assert {c.id for c in store.search(Q, 10)} == current  # still invisible
+
+
+def test_a_clean_up_removes_old_leftovers_of_other_versions(store, monkeypatch):
+    write(store, "ferry", "v1", [("Ferry leaves at 22:15.", unit(1, 0, 0, 0))])
+    crashed = write(store, "ferry", "v0", [("Ferry cancelled.", unit(1, 0, 0, 0))], commit=False)
+    new = write(store, "ferry", "v2", [("Ferry leaves at 23:40.", unit(1, 0, 0, 0))])
+    store.drop_replaced("ferry", "v1", "v2")
+    assert chunk_ids_of(store, "ferry") == sorted([*crashed, *new])  # young: maybe a write in progress
+    monkeypatch.setattr("index.store.SWEEP_AFTER_SECONDS", -5)  # now every record counts as old
+    store.drop_replaced("ferry", None, "v2")
+    assert chunk_ids_of(store, "ferry") == new
+    assert store.sentences_of(crashed) == []
 
 
 def test_scores_are_cosine_similarities(store):
