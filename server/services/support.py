@@ -70,6 +70,14 @@ _SCAFFOLDING = re.compile(
 # Verbs that say when or how long, not what: "took place", "lasted" need not be in the passage (they
 # do not count among a claim's words).
 LIGHT_VERBS = frozenset(stem_all(["take", "took", "taken", "place", "happen", "occur", "last"]))
+# How models open a sentence about the passages ("According to the passage,", "Based on the information
+# provided in the passages,", "The passage states that"): words about the text, not claims about the
+# world, so they are not looked for in it.
+PREAMBLE = re.compile(
+    r"^\s*(?:(?:according to|based on|as stated in|from)\s+(?:the\s+)?(?:information\s+(?:provided|given)\s+in\s+"
+    r"(?:the\s+)?)?(?:passages?|articles?|texts?|context|sources?)(?:\s*\[\d+\])?\s*,?\s*|"
+    r"the\s+(?:passages?|articles?|texts?)\s+(?:states?|says?|mentions?|notes?|reports?)\s+(?:that\s+)?)",
+    re.IGNORECASE)
 # A sentence this long that adds at most one common word to the question only restates it.
 RESTATING_WORDS = 6
 # A claim of at most this many content words is "short": checked against one relevant sentence.
@@ -195,6 +203,7 @@ class SupportChecker:
         question_vector: np.ndarray | None,
     ) -> Verdict:
         """Whether the passages numbered `passages` (together) state `claim`."""
+        claim = PREAMBLE.sub("", claim)
         stems = _stems(claim) - LIGHT_VERBS
         if not stems or claim.rstrip().endswith(":"):  # "The two crossings were:" leads in, states nothing
             return Verdict(False, (), "no content")
