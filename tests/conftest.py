@@ -33,14 +33,14 @@ def embedder() -> Embedder:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_network() -> Iterator[None]:
-    """Every container the tests build resolves host names with `test_resolver`: `.test` hosts and loopback
+    """Every container the tests build resolves host names with `offline_resolver`: `.test` hosts and loopback
     names are 127.0.0.1, nothing else resolves, so no URL a test (or the fuzzer) sends is fetched from
     another machine."""
     from server.components import fetch
-    from tests.news_server import test_resolver
+    from tests.news_server import offline_resolver
 
     real = fetch.system_resolver
-    fetch.system_resolver = test_resolver
+    fetch.system_resolver = offline_resolver
     yield
     fetch.system_resolver = real
 

@@ -1,6 +1,6 @@
 """A local news site for the tests: the fixture pages and feeds of tests/fixtures/news served on 127.0.0.1,
 plus pages that misbehave (a redirect chain, a page too large, a slow one, a PDF, a 404). The pages name
-their sites by host (`gazette.test`, `coastal.test`…); `test_resolver` resolves every `.test` host to
+their sites by host (`gazette.test`, `coastal.test`…); `offline_resolver` resolves every `.test` host to
 127.0.0.1, and nothing else: no test ever reaches another machine."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ FEEDS = {"/feeds/gazette.rss": ("gazette.rss", "application/rss+xml"),
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
-def test_resolver(host: str, port: int) -> list[str]:
+def offline_resolver(host: str, port: int) -> list[str]:
     """The resolver of every test container: `.test` hosts and loopback names are this machine; any
     other name or address does not resolve (so a URL the fuzzer makes up is a clean 502, never a fetch)."""
     host = host.lower().strip("[]")

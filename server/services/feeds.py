@@ -180,8 +180,9 @@ class FeedService:
             if key in keys:
                 continue
             keys.add(key)
-            stamp = str(raw.get("updated") or raw.get("published") or "")
-            when = raw.get("published_parsed") or raw.get("updated_parsed")
+            # dict.get: feedparser's own get() maps a missing "updated" to "published", with a warning.
+            stamp = str(dict.get(raw, "updated") or dict.get(raw, "published") or "")
+            when = dict.get(raw, "published_parsed") or dict.get(raw, "updated_parsed")
             published = datetime.fromtimestamp(calendar.timegm(when), UTC).isoformat() if when else ""
             meta = ArticleMeta(author=str(raw.get("author") or ""), published=published)
             entries.append(_Entry(key, link, stamp, meta))
