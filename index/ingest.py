@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from index.duplicates import DUPLICATE_JACCARD, Signature, signature
+from index.duplicates import DUPLICATE_JACCARD, Signature, jaccard, signature
 from index.metadata import ArticleMeta
 from index.parsing import ArticleError, ParsedArticle, decode_bytes, detect_format, parse_article
 from index.store import ArticleRecord, ArticleStore, FilterFields, SentenceRecord
@@ -291,15 +291,21 @@ class IngestionService:
         mine = prepared.signature
         if mine is None:
             return None
+        bands = mine.bands().items()
+        candidates: list[_Prepared | ArticleRecord] = list(self.store.similar_candidates(dict(bands)))
+        candidates += [p for p in pending if p.signature is not None and p.signature.bands().items() & bands]
         best: tuple[float, _Prepared | ArticleRecord] | None = None
-        bands = mine.bands()
-        candidates: list[_Prepared | ArticleRecord] = list(self.store.similar_candidates(bands))
-        candidates += [p for p in pending if p.signature is not None and p.signature.bands().items() & bands.items()]
         for candidate in candidates:
-            theirs = candidate.signature if isinstance(candidate, _Prepared) else Signature.decode(candidate.signature)
-            if theirs is None or _id_of(candidate) == prepared.article_id:
+            if _id_of(candidate) == prepared.article_id:
                 continue
-            similarity = mine.similarity(theirs)
+            if isinstance(candidate, _Prepared):
+                text = candidate.article.text
+            else:
+                record = self.store.get_article(candidate.id)
+                if record is None:
+                    continue
+                candidate, text = record, record.text
+            similarity = jaccard(prepared.article.text, text)
             if similarity >= DUPLICATE_JACCARD and (best is None or similarity > best[0]):
                 best = similarity, candidate
         return best[1] if best else None
