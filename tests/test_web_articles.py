@@ -104,7 +104,7 @@ def test_adding_a_url_again_is_idempotent_and_its_amp_page_is_the_same_article(w
 
 
 def test_a_syndicated_copy_is_stored_once_with_both_urls(web, news_site):
-    web.delete("/articles/coastal-test-wire-2025-03-04-strike-stops-skerry-ferries")  # if an earlier test added it alone
+    web.delete("/articles/coastal-test-wire-2025-03-04-strike-stops-skerry-ferries")  # an earlier test added it alone
     assert add(web, news_site.page_url("gazette-ferry-strike.html")).status_code in (200, 201)
     copy_url = news_site.page_url("coastal-wire-copy")
     copy = add(web, copy_url)
