@@ -5,7 +5,12 @@ connection: the site's request log shows none."""
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -152,3 +157,46 @@ def test_a_page_is_decoded_with_the_charset_it_declares():
     assert "Café" in fetch.FetchedPage("u", declared, "text/html", None).text()
     assert fetch.FetchedPage("u", "Café".encode(), "text/html", None).text() == "Café"
     assert fetch.FetchedPage("u", b"Caf\xe9", "text/html", None).text() == "Café"  # not UTF-8: Windows-1252
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_https_is_verified_against_the_host_name_while_connecting_to_the_address(tmp_path):
+    """The connection goes to the checked address; the TLS server name (SNI) and the certificate check are
+    the URL's host name's, so a certificate for another name is refused."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=Test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "site.key", "-out", "site.csr",
+            "-subj", "/CN=secure.test")
+    (tmp_path / "ext.cnf").write_text("subjectAltName=DNS:secure.test\n")
+    openssl("x509", "-req", "-in", "site.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+            "site.pem", "-days", "2", "-extfile", "ext.cnf")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"<html><body><p>Host {self.headers['Host']}</p></body></html>".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "site.pem", tmp_path / "site.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        trusting = fetcher(verify=ssl.create_default_context(cafile=str(tmp_path / "ca.pem")))
+        assert f"Host secure.test:{port}" in trusting.fetch(f"https://secure.test:{port}/").text()
+        with pytest.raises(UpstreamError, match="CERTIFICATE_VERIFY_FAILED"):
+            trusting.fetch(f"https://other.test:{port}/")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -29,6 +29,7 @@ import codecs
 import ipaddress
 import re
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -152,7 +153,7 @@ class Fetcher:
     """Fetches pages and feeds over HTTP(S), with the limits and the address rule of the module's docstring."""
 
     def __init__(self, *, allow_private: bool, timeout: float, max_bytes: int, max_redirects: int = MAX_REDIRECTS,
-                 resolver: Resolver = system_resolver, verify: bool | str = True):
+                 resolver: Resolver = system_resolver, verify: bool | ssl.SSLContext = True):
         self.allow_private = allow_private
         self.timeout = timeout
         self.max_bytes = max_bytes
