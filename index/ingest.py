@@ -2,6 +2,12 @@
 atomically. The CLI (`articlechat ingest`) and the HTTP API (`POST /articles`, `/articles/batch`) both
 call it.
 
+An article found by URL (`page_url`) is read by the page extractor, keeps its metadata (URL,
+publication, author, date: on its registry record, and the searchable part on every chunk and
+sentence), and is looked up among the articles already indexed for a near-identical text (a
+syndicated copy, index/duplicates.py): one is found, the URL becomes an alias of that article and
+nothing is embedded.
+
 Articles given together are embedded together: their texts go to the model in one call of up to
 EMBED_GROUP_TEXTS texts, which it sorts by length into full batches across articles (one article at a
 time leaves most batches part-empty and padded to its longest text). Each article is still written
@@ -18,14 +24,17 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
+from index.duplicates import DUPLICATE_JACCARD, Signature, jaccard, signature
+from index.metadata import ArticleMeta
 from index.parsing import ArticleError, ParsedArticle, decode_bytes, detect_format, parse_article
-from index.store import ArticleRecord, ArticleStore, SentenceRecord
+from index.store import ArticleRecord, ArticleStore, FilterFields, SentenceRecord
 
 # Imported where used: llama-index (via the chunker and TextNode) and the embedder take ~1 s to
 # import, and listing or deleting articles needs neither.
@@ -59,6 +68,10 @@ class IngestResult:
     status: Status
     sections: int
     chunks: int
+    url: str = ""  # the article's URL, when known
+    # A page found to be a copy of an article already indexed (a syndicated story): this URL of it was
+    # added to that article's aliases, and `article_id` names that article.
+    aliased: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,10 @@ class ArticleInput:
     article_id: str | None = None  # derived from the file name, the title or the content when None
     title: str | None = None
     source: str = ""  # where it came from (a path); default: the file name
+    # A page fetched from this URL: read by the article extractor, its id derived from its canonical
+    # URL (unless `article_id`), and a near-copy of an indexed article becomes that article's alias.
+    page_url: str = ""
+    meta: ArticleMeta | None = None  # what is known from elsewhere (a feed entry): the page's own wins
 
 
 # What ingesting one article gave: its result, or why it was refused.
@@ -87,6 +104,9 @@ class _Prepared:
     chunks: list[Chunk]
     sections: list[dict[str, Any]]
     source: str
+    meta: ArticleMeta = field(default_factory=ArticleMeta)
+    aliases: tuple[str, ...] = ()  # other URLs of the page (the one fetched, when it was not canonical)
+    signature: Signature | None = None  # articles found by URL (and not given an id): duplicates looked up
 
     @cached_property
     def sentence_spans(self) -> list[tuple[int, tuple[int, int]]]:
@@ -99,7 +119,12 @@ class _Prepared:
         return [c.embed_text for c in self.chunks] + [text[s:e] for _, (s, e) in self.sentence_spans]
 
     def result(self, status: Status) -> IngestResult:
-        return IngestResult(self.article_id, self.article.title, status, len(self.sections), len(self.chunks))
+        return IngestResult(self.article_id, self.article.title, status, len(self.sections), len(self.chunks),
+                            self.meta.url)
+
+    @property
+    def filter_fields(self) -> FilterFields:
+        return FilterFields.of_article(self.meta.published_ts, self.meta.source, self.meta.url)
 
 
 def slugify(value: str) -> str:
@@ -213,22 +238,38 @@ class IngestionService:
         if not raw.strip():
             raise ArticleError("the article text is empty")
         fmt = item.fmt or detect_format(item.filename, raw)
-        article = parse_article(raw, fmt, filename=item.filename, title=item.title)
-        article_id = validate_article_id(
-            item.article_id or derive_article_id(filename=item.filename, title=item.title, text=article.text)
-        )
+        page_url = item.page_url
+        article = parse_article(raw, fmt, filename=item.filename, title=item.title,
+                                extract=True if page_url else None, base_url=page_url)
+        meta = article.meta.or_else(item.meta or ArticleMeta())
+        aliases: tuple[str, ...] = ()
+        if page_url:
+            meta, aliases = _page_meta(meta, page_url)
+        if page_url and not item.article_id:
+            from index.urls import article_id_for_url
+
+            article_id = article_id_for_url(meta.url)
+        else:
+            article_id = item.article_id or derive_article_id(filename=item.filename, title=item.title,
+                                                              text=article.text)
+        validate_article_id(article_id)
         chunks = self.parser.chunk(article)
-        return _Prepared(article, article_id, self._version(article), chunks, _section_dicts(article),
-                         item.source or item.filename or "")
+        fingerprint = signature(article.text) if page_url and not item.article_id else None
+        return _Prepared(article, article_id, self._version(article, meta), chunks, _section_dicts(article),
+                         item.source or page_url or item.filename or "", meta, aliases, fingerprint)
 
     def _ingest_group(self, group: list[tuple[int, _Prepared]], finished: Callable[[int, Outcome], None]) -> None:
         # The same article sent twice at once (by two requests): embedded once, the second finds it unchanged.
         with self._in_flight({(p.article_id, p.version) for _, p in group}):
             current = self.store.current_versions(p.article_id for _, p in group)
-            changed = []
+            changed: list[tuple[int, _Prepared]] = []
+            copies: list[tuple[int, _Prepared, _Prepared | ArticleRecord]] = []
             for index, prepared in group:
                 if current.get(prepared.article_id, ("", ""))[0] == prepared.version:
                     finished(index, prepared.result("unchanged"))
+                elif prepared.article_id not in current and (
+                        original := self._original_of(prepared, [p for _, p in changed])) is not None:
+                    copies.append((index, prepared, original))
                 else:
                     changed.append((index, prepared))
             # Everything that can fail slowly (embedding) happens before the first write.
@@ -239,8 +280,47 @@ class IngestionService:
                 article_vectors = [next(vectors) for _ in article_texts]
                 self._write(prepared, article_vectors)
                 finished(index, prepared.result("updated" if prepared.article_id in current else "new"))
+            for index, prepared, original in copies:
+                finished(index, self._alias(prepared, original))
         if changed:
             trim_heap()
+
+    def _original_of(self, prepared: _Prepared, pending: list[_Prepared]) -> _Prepared | ArticleRecord | None:
+        """The article `prepared` is a near-identical copy of (index/duplicates.py): one indexed, or one
+        ingested with it (`pending`); None when it is no copy, or is not looked up (no signature)."""
+        mine = prepared.signature
+        if mine is None:
+            return None
+        bands = mine.bands().items()
+        candidates: list[_Prepared | ArticleRecord] = list(self.store.similar_candidates(dict(bands)))
+        candidates += [p for p in pending if p.signature is not None and p.signature.bands().items() & bands]
+        best: tuple[float, _Prepared | ArticleRecord] | None = None
+        for candidate in candidates:
+            if _id_of(candidate) == prepared.article_id:
+                continue
+            if isinstance(candidate, _Prepared):
+                text = candidate.article.text
+            else:
+                record = self.store.get_article(candidate.id)
+                if record is None:
+                    continue
+                candidate, text = record, record.text
+            similarity = jaccard(prepared.article.text, text)
+            if similarity >= DUPLICATE_JACCARD and (best is None or similarity > best[0]):
+                best = similarity, candidate
+        return best[1] if best else None
+
+    def _alias(self, prepared: _Prepared, original: _Prepared | ArticleRecord) -> IngestResult:
+        """Keep a copy's URLs as aliases of its original (already written); nothing is embedded."""
+        urls = [prepared.meta.url, *prepared.aliases]
+        article_id = _id_of(original)
+        with self._write_lock:
+            record = self.store.get_article(article_id) if self.store.add_aliases(article_id, urls) else None
+        if record is None:  # the original was deleted meanwhile
+            raise ArticleError(f"the page is a copy of article {article_id!r}, which was deleted meanwhile: "
+                               "add it again")
+        return IngestResult(record.id, record.title, "unchanged", record.section_count, record.chunk_count,
+                            record.url, prepared.meta.url)
 
     @contextmanager
     def _in_flight(self, keys: set[tuple[str, str]]) -> Iterator[None]:
@@ -269,6 +349,7 @@ class IngestionService:
 
         article, article_id, version, chunks = prepared.article, prepared.article_id, prepared.version, prepared.chunks
         chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
+        fields = prepared.filter_fields
         nodes = []
         for i, (chunk, vector) in enumerate(zip(chunks, chunk_vectors, strict=True)):
             nodes.append(
@@ -283,6 +364,7 @@ class IngestionService:
                         "part": chunk.part,
                         "start": chunk.start,
                         "end": chunk.end,
+                        **fields.metadata(),  # what searches filter on (index/store.py)
                     },
                 )
             )
@@ -290,8 +372,12 @@ class IngestionService:
         for j, ((ci, (s, e)), vector) in enumerate(zip(prepared.sentence_spans, sentence_vectors, strict=True)):
             chunk_id = _chunk_id(article_id, version, ci)
             sentences.append(
-                SentenceRecord(f"{chunk_id}::s{j}", chunk_id, article_id, version, s, e, article.text[s:e], vector)
+                SentenceRecord(f"{chunk_id}::s{j}", chunk_id, article_id, version, s, e, article.text[s:e], vector,
+                               fields)
             )
+        meta = prepared.meta
+        previous = self.store.get_article(article_id) if meta.url else None
+        aliases = list(dict.fromkeys([*(previous.aliases if previous else []), *prepared.aliases]))
 
         record = ArticleRecord(
             id=article_id,
@@ -303,6 +389,12 @@ class IngestionService:
             sections=prepared.sections,
             chunk_count=len(chunks),
             source=prepared.source,
+            url=meta.url,
+            site=meta.source,
+            author=meta.author,
+            published=meta.published,
+            aliases=[a for a in aliases if a != meta.url],
+            signature=prepared.signature.encode() if prepared.signature is not None else "",
         )
         with self._write_lock:
             replaced = self.store.current_versions([article_id]).get(article_id, (None, ""))[0]
@@ -323,12 +415,12 @@ class IngestionService:
         with self._write_lock:
             return self.store.delete_article(article_id)
 
-    def _version(self, article: ParsedArticle) -> str:
-        payload = json.dumps(
-            [PIPELINE_VERSION, self.embedder.name, self.embedder.max_tokens, article.title, article.text,
-             _section_dicts(article)]
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:_VERSION_HEX]
+    def _version(self, article: ParsedArticle, meta: ArticleMeta) -> str:
+        parts: list[Any] = [PIPELINE_VERSION, self.embedder.name, self.embedder.max_tokens, article.title,
+                            article.text, _section_dicts(article)]
+        if fields := meta.fields():  # absent for articles without metadata: their versions stay as they were
+            parts.append(fields)
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:_VERSION_HEX]
 
 
 @cache
@@ -345,6 +437,24 @@ def trim_heap() -> None:
     article); `malloc_trim` after each group keeps it flat, at ~1 ms a call."""
     if (libc := _libc()) is not None:
         libc.malloc_trim(0)
+
+
+def _id_of(article: _Prepared | ArticleRecord) -> str:
+    return article.article_id if isinstance(article, _Prepared) else article.id
+
+
+def _page_meta(meta: ArticleMeta, page_url: str) -> tuple[ArticleMeta, tuple[str, ...]]:
+    """The metadata of a page fetched from `page_url`, and its aliases: its URL is its canonical link when
+    that is on the same site (index/urls.py says why), else the URL fetched; the publication is the
+    host when the page names none."""
+    from dataclasses import replace
+
+    from index.urls import normalize_url, same_site
+
+    fetched = normalize_url(page_url)
+    url = normalize_url(meta.url) if meta.url and same_site(meta.url, fetched) else fetched
+    meta = replace(meta, url=url, source=meta.source or (urlsplit(url).hostname or "").removeprefix("www."))
+    return meta, (fetched,) if fetched != url else ()
 
 
 def _chunk_id(article_id: str, version: str, index: int) -> str:

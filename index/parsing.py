@@ -18,11 +18,13 @@ kept busy for minutes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from itertools import islice, pairwise
 from pathlib import Path
 from typing import Any
+
+from index.metadata import ArticleMeta
 
 FORMATS = ("text", "markdown", "html")
 SUFFIX_FORMATS = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
@@ -106,6 +108,8 @@ class ParsedArticle:
     sections: tuple[Section, ...]
     format: str
     has_headings: bool
+    # What an HTML page says of itself (URL, publication, author, date).
+    meta: ArticleMeta = field(default_factory=ArticleMeta)
 
 
 @dataclass
@@ -568,15 +572,87 @@ def _html_blocks(raw: str) -> tuple[str | None, list[_Block]]:
     return _leading_heading_title(blocks)
 
 
+# A whole page (not a fragment of article markup): read by the extractor (index/extraction.py).
+_PAGE = re.compile(r"<(?:html|body)[\s>/]", re.IGNORECASE)
+
+
+def _page_blocks(raw: str, base_url: str) -> tuple[str | None, list[_Block], ArticleMeta] | None:
+    """A news page's article (trafilatura, see index/extraction.py) with its headings, or None when it
+    finds none. trafilatura sometimes drops the headings of an article it finds (its fallback algorithms
+    keep paragraphs only, as on our AMP fixture page): a heading of the page that directly precedes a
+    paragraph it kept, with nothing but other headings between them, is put back, so sections still work."""
+    from index.extraction import PageTooLarge, extract_page
+
+    try:
+        page = extract_page(raw, base_url)
+    except PageTooLarge as exc:
+        raise ArticleError(str(exc)) from None
+    if page is None:
+        return None
+    blocks = [_Block(cleaned, level) for level, text in page.blocks if (cleaned := _clean(text))]
+    try:
+        _, structure = _html_blocks(raw)
+    except ArticleError:  # beyond the tag-dropping parser's limits: the extractor's headings only
+        structure = []
+    blocks = _long_headings_as_paragraphs(_restore_headings(blocks, structure))
+    title = _clean(page.title)
+    if not title or len(title) > MAX_HEADING_CHARS:
+        found_title, blocks = _leading_heading_title(blocks)
+        return found_title, blocks, page.meta
+    # The page title usually repeats as the h1: it is the title, not a section.
+    return title, [b for b in blocks if not (b.level and b.text.lower() == title.lower())], page.meta
+
+
+def _fold_block(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _restore_headings(extracted: list[_Block], structure: list[_Block]) -> list[_Block]:
+    """`extracted` with the headings of `structure` (the whole page's blocks, in order) that directly
+    precede one of its paragraphs and that it lacks there."""
+    positions: dict[str, list[int]] = {}
+    for index, block in enumerate(structure):
+        if not block.level:
+            positions.setdefault(_fold_block(block.text), []).append(index)
+    out: list[_Block] = []
+    cursor = 0  # blocks of `structure` before it are matched already
+    for block in extracted:
+        if not block.level:
+            found = next((i for i in positions.get(_fold_block(block.text), ()) if i >= cursor), None)
+            if found is not None:
+                first = found
+                while first > cursor and structure[first - 1].level:
+                    first -= 1
+                if first < found and not (out and out[-1].level):
+                    out += [_Block(h.text, h.level) for h in structure[first:found]]
+                cursor = found + 1
+        out.append(block)
+    return out
+
+
 # --- assembly -----------------------------------------------------------------------------------------
 
 
-def parse_article(raw: str, fmt: str, *, filename: str | None = None, title: str | None = None) -> ParsedArticle:
+def parse_article(
+    raw: str, fmt: str, *, filename: str | None = None, title: str | None = None, extract: bool | None = None,
+    base_url: str = "",
+) -> ParsedArticle:
+    """`raw` in format `fmt` as an article. HTML that is a whole page (it has an <html> or <body> tag), or
+    any HTML with `extract=True` (a fetched page), is read by the article extractor, which also gives its
+    metadata; a fragment of article markup, or a page where the extractor finds no article, by the
+    tag-dropping parser. `base_url`: where the page came from (resolves its relative links)."""
     if fmt not in FORMATS:
         raise ArticleError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     _check_characters(raw, filename or "the article")
     raw = raw.lstrip("\ufeff")
-    found_title, blocks = {"text": _text_blocks, "markdown": _markdown_blocks, "html": _html_blocks}[fmt](raw)
+    meta = ArticleMeta()
+    page = None
+    if fmt == "html" and (extract or (extract is None and _PAGE.search(raw))):
+        page = _page_blocks(raw, base_url)
+    if page is not None:
+        found_title, blocks, meta = page
+    else:
+        found_title, blocks = {"text": _text_blocks, "markdown": _markdown_blocks, "html": _html_blocks}[fmt](raw)
     blocks = [b for b in blocks if not (b.level == 0 and is_boilerplate(b.text))]
     paragraph_count = sum(1 for b in blocks if b.level == 0)
     if not paragraph_count:
@@ -634,4 +710,4 @@ def parse_article(raw: str, fmt: str, *, filename: str | None = None, title: str
     if not final_title:
         words = text.split(maxsplit=_TITLE_WORDS)  # the rest, if any, is one more item
         final_title = " ".join(words[:_TITLE_WORDS]) + ("…" if len(words) > _TITLE_WORDS else "")
-    return ParsedArticle(final_title, text, tuple(sections), fmt, any(b.level for b in blocks))
+    return ParsedArticle(final_title, text, tuple(sections), fmt, any(b.level for b in blocks), meta)

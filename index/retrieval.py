@@ -17,6 +17,10 @@ delete, in this process or another sharing the store, such as another API worker
 every GENERATION_MAX_AGE_SECONDS); every candidate is checked against the current article versions
 before it is returned, so a stale index can miss a new chunk for a moment, and never returns a deleted
 or replaced one.
+
+Filters by publication (date, source: `SearchFilters`) apply to every ranking: in Chroma for the dense
+and sentence searches (the fields are on each chunk and sentence), and in the BM25 index from the
+same fields read with the chunks, so a passage the filters exclude never enters the fusion.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from index.store import GENERATION_MAX_AGE_SECONDS, ArticleStore, ScoredChunk, StoredChunk
+from index.store import GENERATION_MAX_AGE_SECONDS, ArticleStore, FilterFields, ScoredChunk, SearchFilters, StoredChunk
 from index.text import fold, innermost_heading, lexical_terms
 
 RRF_K = 60  # the usual constant: damps the weight of the very first ranks
@@ -60,6 +64,7 @@ class _ArticleTerms:
     ids: list[str]
     sections: list[str]
     terms: list[list[str]]
+    fields: FilterFields = field(default_factory=FilterFields)  # what filters test (one per article version)
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class _LexicalSnapshot:
     ids: list[str] = field(default_factory=list)
     article_ids: list[str] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
+    fields: dict[str, FilterFields] = field(default_factory=dict)  # article id -> its filter fields
     bm25: Any = None
     # Folded innermost heading (" location and logistics ") -> indices of its chunks, in order: a
     # question is matched against its own word runs, not against every chunk (200,000 at 10,000 articles).
@@ -128,7 +134,7 @@ class LexicalIndex:
             articles[article_id] = _ArticleTerms(
                 changed[article_id], [c.id for c in chunks], [c.section for c in chunks],
                 # Interned: the kept terms of 200,000 chunks share one string per distinct word.
-                [[sys.intern(t) for t in lexical_terms(c.text)] for c in chunks])
+                [[sys.intern(t) for t in lexical_terms(c.text)] for c in chunks], chunks[0].filter_fields)
         ids, owners, sections, terms = [], [], [], []
         for article_id in sorted(articles):
             a = articles[article_id]
@@ -142,40 +148,62 @@ class LexicalIndex:
                 headings[heading].append(index)
         longest = max((len(h.split()) for h in headings), default=0)
         self._snapshot = _LexicalSnapshot(
-            generation, articles, ids, owners, sections, _bm25(terms), dict(headings), longest
+            generation, articles, ids, owners, sections, {a: t.fields for a, t in articles.items()}, _bm25(terms),
+            dict(headings), longest
         )
 
-    def lookup(self, query: str, k: int, article_ids: list[str] | None = None) -> tuple[list[str], list[str]]:
+    def lookup(
+        self, query: str, k: int, article_ids: list[str] | None = None, filters: SearchFilters | None = None
+    ) -> tuple[list[str], list[str]]:
         """(`search`, `named_sections`) from one snapshot."""
         snap = self._current()
-        return self._search(snap, query, k, article_ids), self._named_sections(snap, query, article_ids)
+        return (self._search(snap, query, k, article_ids, filters),
+                self._named_sections(snap, query, article_ids, filters))
 
-    def search(self, query: str, k: int, article_ids: list[str] | None = None) -> list[str]:
+    def search(
+        self, query: str, k: int, article_ids: list[str] | None = None, filters: SearchFilters | None = None
+    ) -> list[str]:
         """Ids of up to `k` chunks sharing words with `query`, best first."""
-        return self._search(self._current(), query, k, article_ids)
+        return self._search(self._current(), query, k, article_ids, filters)
 
-    def named_sections(self, query: str, article_ids: list[str] | None = None) -> list[str]:
+    def named_sections(
+        self, query: str, article_ids: list[str] | None = None, filters: SearchFilters | None = None
+    ) -> list[str]:
         """Ids of the chunks of every section whose heading `query` quotes, in article order."""
-        return self._named_sections(self._current(), query, article_ids)
+        return self._named_sections(self._current(), query, article_ids, filters)
 
     @staticmethod
-    def _search(snap: _LexicalSnapshot, query: str, k: int, article_ids: list[str] | None) -> list[str]:
+    def _allowed(
+        snap: _LexicalSnapshot, article_ids: list[str] | None, filters: SearchFilters | None
+    ) -> set[str] | None:
+        """The articles a search may return, or None for all of them."""
+        if not article_ids and not filters:
+            return None
+        allowed = set(article_ids) if article_ids else set(snap.fields)
+        if filters:
+            allowed = {a for a in allowed if a in snap.fields and filters.accepts(snap.fields[a])}
+        return allowed
+
+    @classmethod
+    def _search(cls, snap: _LexicalSnapshot, query: str, k: int, article_ids: list[str] | None,
+                filters: SearchFilters | None = None) -> list[str]:
         terms = lexical_terms(query)
         if snap.bm25 is None or not terms:
             return []
         # Restricting to some articles: rank everything, then keep theirs.
-        fetch = len(snap.ids) if article_ids else min(k, len(snap.ids))
+        allowed = cls._allowed(snap, article_ids, filters)
+        fetch = len(snap.ids) if allowed is not None else min(k, len(snap.ids))
         docs, scores = snap.bm25.retrieve([terms], k=fetch, show_progress=False)
-        wanted = set(article_ids or ())
         hits = [
             snap.ids[d]
             for d, s in zip(docs[0].tolist(), scores[0].tolist(), strict=True)
-            if s > 0 and (not wanted or snap.article_ids[d] in wanted)
+            if s > 0 and (allowed is None or snap.article_ids[d] in allowed)
         ]
         return hits[:k]
 
-    @staticmethod
-    def _named_sections(snap: _LexicalSnapshot, query: str, article_ids: list[str] | None) -> list[str]:
+    @classmethod
+    def _named_sections(cls, snap: _LexicalSnapshot, query: str, article_ids: list[str] | None,
+                        filters: SearchFilters | None = None) -> list[str]:
         # `heading_named_in` for every heading at once: a quoted heading is one of the query's runs of
         # whole folded words.
         folded = fold(query).split()
@@ -185,8 +213,8 @@ class LexicalIndex:
             for j in range(i + 1, min(len(folded), i + snap.longest_heading) + 1)
         }
         found = sorted(i for run in runs for i in snap.headings.get(run, ()))
-        wanted = set(article_ids or ())
-        return [snap.ids[i] for i in found if not wanted or snap.article_ids[i] in wanted]
+        allowed = cls._allowed(snap, article_ids, filters)
+        return [snap.ids[i] for i in found if allowed is None or snap.article_ids[i] in allowed]
 
 
 def _bm25(terms: list[list[str]]) -> Any:
@@ -206,11 +234,13 @@ class HybridRetriever:
         self.lexical = LexicalIndex(store)
 
     def retrieve(
-        self, embedding: list[float], query: str, top_k: int, article_ids: list[str] | None = None
+        self, embedding: list[float], query: str, top_k: int, article_ids: list[str] | None = None,
+        filters: SearchFilters | None = None,
     ) -> Retrieved:
-        sentence_search = _SEARCHES.submit(self.store.search_sentences, embedding, SENTENCE_CANDIDATES, article_ids)
-        dense = self.store.search(embedding, CANDIDATES, article_ids)
-        lexical, named = self.lexical.lookup(query, CANDIDATES, article_ids)
+        sentence_search = _SEARCHES.submit(self.store.search_sentences, embedding, SENTENCE_CANDIDATES, article_ids,
+                                           filters)
+        dense = self.store.search(embedding, CANDIDATES, article_ids, filters)
+        lexical, named = self.lexical.lookup(query, CANDIDATES, article_ids, filters)
         by_sentence = sentence_search.result()[:CANDIDATES]
         fused: dict[str, float] = defaultdict(float)
         for ranking in ([c.id for c in dense], lexical, by_sentence, named[:CANDIDATES]):

@@ -6,10 +6,17 @@
 - `<prefix>-sentences`: one record per sentence of every chunk, with its embedding, so an extractive
   answer can pick the best sentences without embedding anything at question time.
 - `<prefix>-articles`: the registry, one record per article (full text, sections, current version).
-- `<prefix>-meta`: a few named values (the generation, the sample-seeded marker).
+- `<prefix>-meta`: a few named values (the generation, the sample-seeded marker) and the state of each
+  followed feed (`feed:<id>` records), so every process sharing the store agrees on them.
 
 llama-index has no counterpart for the last three (they hold no llama-index nodes), so they are read and
 written with the chromadb client directly, through the small typed accessors at the end of this module.
+
+What is known of an article's publication (`index/metadata.py`) is in its registry record, and the
+part that searches filter on is also on each of its chunks and sentences (`published_ts`, an int, for
+`$gte`/`$lt`; `source_key` and `host` for `$in`), so that the filters run in Chroma. Records written
+before these keys existed lack them, and a filter on them leaves those articles out (an article of
+unknown date is not "published after" any date).
 
 Atomic replacement without transactions: every chunk and sentence record carries the `version` of the
 article it came from, and only the version named in the registry is ever returned. A new version is
@@ -44,6 +51,8 @@ from chromadb.api import ClientAPI
 from chromadb.api.types import GetResult, Metadata, PyEmbedding, QueryResult, Where
 from chromadb.base_types import InclusionExclusionOperator, LiteralValue, LogicalOperator, WhereOperator
 from chromadb.errors import InternalError
+
+from index.metadata import host_key, source_key
 
 # llama-index is imported on first use, not with this module: listing and deleting articles never need
 # it, and importing it takes ~1 s (the CLI's `articles` and `delete` answer in well under that).
@@ -81,6 +90,7 @@ GENERATION_MAX_AGE_SECONDS = 0.1
 # Names of the records of the meta collection.
 _GENERATION = "generation"
 _SAMPLE_SEEDED = "sample-seeded"
+_FEED, _FEED_PREFIX = "feed", "feed:"
 
 
 @dataclass
@@ -93,11 +103,92 @@ class ArticleRecord:
     ingested_at: str
     sections: list[dict[str, Any]]
     chunk_count: int
-    source: str = ""
+    source: str = ""  # where it was read from (a path, "bundled:…", a URL)
+    # What the article says of its publication (index/metadata.py); "" when unknown. `site` is the
+    # publication's name, the API's `source`.
+    url: str = ""
+    site: str = ""
+    author: str = ""
+    published: str = ""
+    aliases: list[str] = field(default_factory=list)  # other URLs of the same story (syndicated copies)
+    signature: str = ""  # MinHash of its text (index/duplicates.py), for articles found by URL
 
     @property
     def section_count(self) -> int:
         return len(self.sections)
+
+
+@dataclass(frozen=True)
+class ArticleHead:
+    """What a citation shows of its article, read with the article's current version."""
+
+    version: str
+    title: str
+    url: str = ""
+    site: str = ""
+    published: str = ""
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Which articles a search may return, by publication: `published_ts >= published_after` and
+    `< published_before` (Unix seconds), and the publication's name or its URL's host among `sources`
+    (folded by `index.metadata.source_key` / `host_key`). An article lacking a field a filter names is
+    left out."""
+
+    published_after: int | None = None
+    published_before: int | None = None
+    sources: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.published_after is not None or self.published_before is not None or bool(self.sources)
+
+    def where(self) -> list[Where]:
+        conditions: list[Where] = []
+        if self.published_after is not None:
+            after: dict[WhereOperator | LogicalOperator, LiteralValue] = {"$gte": self.published_after}
+            conditions.append({"published_ts": after})
+        if self.published_before is not None:
+            before: dict[WhereOperator | LogicalOperator, LiteralValue] = {"$lt": self.published_before}
+            conditions.append({"published_ts": before})
+        if self.sources:
+            conditions.append({"$or": [_where_in("source_key", self.sources), _where_in("host", self.sources)]})
+        return conditions
+
+    def accepts(self, fields: FilterFields) -> bool:
+        """The same test in Python (the in-memory BM25 index applies it)."""
+        ts = fields.published_ts
+        if self.published_after is not None and (ts is None or ts < self.published_after):
+            return False
+        if self.published_before is not None and (ts is None or ts >= self.published_before):
+            return False
+        return not self.sources or fields.source_key in self.sources or fields.host in self.sources
+
+
+@dataclass(frozen=True)
+class FilterFields:
+    """The fields `SearchFilters` test, as stored on an article's chunks and sentences."""
+
+    published_ts: int | None = None
+    source_key: str = ""
+    host: str = ""
+
+    @classmethod
+    def of(cls, meta: Mapping[str, object]) -> FilterFields:
+        ts = meta.get("published_ts")
+        return cls(ts if isinstance(ts, int) and not isinstance(ts, bool) else None,
+                   str(meta.get("source_key") or ""), str(meta.get("host") or ""))
+
+    def metadata(self) -> dict[str, str | int]:
+        """The keys to store (only the known ones: Chroma has no null)."""
+        found: dict[str, str | int] = {"source_key": self.source_key, "host": self.host}
+        if self.published_ts is not None:
+            found["published_ts"] = self.published_ts
+        return {k: v for k, v in found.items() if v != ""}
+
+    @classmethod
+    def of_article(cls, published_ts: int | None, source: str, url: str) -> FilterFields:
+        return cls(published_ts, source_key(source), host_key(url))
 
 
 @dataclass
@@ -112,6 +203,10 @@ class ScoredChunk:
     score: float  # cosine similarity to the query embedding, in [-1, 1]
     title: str = ""
     version: str = ""  # of its article: an answer is built from one version of each article
+    # Its article's publication, as the registry has it ("" when unknown).
+    url: str = ""
+    source: str = ""
+    published: str = ""
 
 
 @dataclass
@@ -135,6 +230,7 @@ class SentenceRecord:
     end: int
     text: str
     embedding: list[float] = field(repr=False)
+    filter_fields: FilterFields = field(default_factory=FilterFields)  # its article's, stored with it
 
 
 @dataclass(frozen=True)
@@ -149,6 +245,7 @@ class StoredChunk:
     start: int
     end: int
     text: str
+    filter_fields: FilterFields = field(default_factory=FilterFields)
 
     @classmethod
     def of(cls, node: BaseNode) -> StoredChunk:
@@ -156,11 +253,12 @@ class StoredChunk:
         return cls(
             node.node_id, _text(meta, "article_id"), _text(meta, "version"), _text(meta, "section"),
             _integer(meta, "part"), _integer(meta, "start"), _integer(meta, "end"), node.get_content(),
+            FilterFields.of(meta),
         )
 
-    def scored(self, score: float, title: str) -> ScoredChunk:
+    def scored(self, score: float, head: ArticleHead) -> ScoredChunk:
         return ScoredChunk(self.id, self.article_id, self.section, self.part, self.start, self.end, self.text, score,
-                           title, self.version)
+                           head.title, self.version, head.url, head.site, head.published)
 
 
 def chroma_client(
@@ -269,7 +367,7 @@ class ArticleStore:
             batch = sentences[i : i + _BATCH]
             metadatas: list[Metadata] = [
                 {"chunk_id": s.chunk_id, "article_id": s.article_id, "version": s.version, "start": s.start,
-                 "end": s.end, "written_at": written_at}
+                 "end": s.end, "written_at": written_at, **s.filter_fields.metadata()}
                 for s in batch
             ]
             embeddings: list[PyEmbedding] = [s.embedding for s in batch]
@@ -287,9 +385,33 @@ class ArticleStore:
             "sections": json.dumps(record.sections),
             "chunk_count": record.chunk_count,
             "source": record.source,
+            **_publication(record),
         }
         self._articles.upsert(ids=[record.id], documents=[record.text], embeddings=_NO_VECTOR, metadatas=[meta])
         self._bump_generation()
+
+    def add_aliases(self, article_id: str, urls: Iterable[str]) -> bool:
+        """Keep `urls` as other addresses of the article (syndicated copies); False when it is gone. The
+        version stays: nothing is searched differently. Read-modify-write: two processes adding aliases
+        to one article at the same moment may keep only one's."""
+        got = self._articles.get(ids=[article_id], include=["documents", "metadatas"])
+        if not got["ids"]:
+            return False
+        record = _record(article_id, _documents(got)[0], _metadatas(got)[0])
+        new = [u for u in dict.fromkeys(urls) if u != record.url and u not in record.aliases]
+        if new:
+            meta: Metadata = {**_metadatas(got)[0], "aliases": json.dumps(record.aliases + new)}  # type: ignore[dict-item]
+            self._articles.upsert(ids=[article_id], documents=[record.text], embeddings=_NO_VECTOR, metadatas=[meta])
+        return True
+
+    def similar_candidates(self, bands: Mapping[str, str]) -> list[ArticleRecord]:
+        """The articles sharing at least one LSH band with `bands` (index/duplicates.py): the candidates
+        for a near-duplicate of a text, found by one query of the registry. Their texts are left out."""
+        if not bands:
+            return []
+        where: Where = {"$or": [{key: value} for key, value in bands.items()]}
+        got = self._articles.get(where=where, include=["metadatas"])
+        return [_record(i, "", m) for i, m in zip(got["ids"], _metadatas(got), strict=True)]
 
     def drop_replaced(self, article_id: str, replaced: str | None, keep_version: str | None = None) -> None:
         """After a commit of `keep_version` (or a delete, None): delete the chunks and sentences of
@@ -339,24 +461,33 @@ class ArticleStore:
         return True
 
     # --- search ---------------------------------------------------------------------------------
-    def search(self, embedding: list[float], top_k: int, article_ids: list[str] | None = None) -> list[ScoredChunk]:
-        """The `top_k` chunks nearest to `embedding` among the current versions of the articles."""
+    def search(
+        self, embedding: list[float], top_k: int, article_ids: list[str] | None = None,
+        filters: SearchFilters | None = None,
+    ) -> list[ScoredChunk]:
+        """The `top_k` chunks nearest to `embedding` among the current versions of the articles (of
+        `article_ids`, and that `filters` accept, when given)."""
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
-        filters = _filters(("article_id", "in", list(article_ids))) if article_ids else None
+        # A raw Chroma `where` (ChromaVectorStore hands it on): llama-index's filters cannot say "$or".
+        where = _search_where(article_ids, filters)
         result = self.chunk_vectors.query(
-            VectorStoreQuery(query_embedding=embedding, similarity_top_k=top_k + _SPARE_CANDIDATES, filters=filters)
+            VectorStoreQuery(query_embedding=embedding, similarity_top_k=top_k + _SPARE_CANDIDATES),
+            **({"where": where} if where else {}),
         )
         scores = _cosines(result)
-        return [chunk.scored(scores[chunk.id], title) for chunk, title in self._current(_nodes(result))][:top_k]
+        return [chunk.scored(scores[chunk.id], head) for chunk, head in self._current(_nodes(result))][:top_k]
 
-    def search_sentences(self, embedding: list[float], top_k: int, article_ids: list[str] | None = None) -> list[str]:
+    def search_sentences(
+        self, embedding: list[float], top_k: int, article_ids: list[str] | None = None,
+        filters: SearchFilters | None = None,
+    ) -> list[str]:
         """Ids of the chunks holding the sentences nearest to `embedding`, best first, each once.
 
         A passage can hold the answer in one sentence among many unrelated ones; its own embedding
         then blurs it, while that sentence's embedding does not. The ids may name chunks of a
         superseded version: `chunks_by_id` drops those."""
-        where = _where_in("article_id", article_ids) if article_ids else None
+        where = _search_where(article_ids, filters)
         queries: list[PyEmbedding] = [embedding]
         got = self._sentences.query(query_embeddings=queries, n_results=top_k, where=where, include=["metadatas"])
         return list(dict.fromkeys(_text(m, "chunk_id") for m in _query_metadatas(got)))
@@ -424,7 +555,7 @@ class ArticleStore:
         )
         scores = _cosines(result)
         order = {chunk_id: n for n, chunk_id in enumerate(wanted)}
-        found = [c.scored(scores[c.id], title) for c, title in current if c.id in scores]
+        found = [c.scored(scores[c.id], head) for c, head in current if c.id in scores]
         return sorted(found, key=lambda c: order[c.id])
 
     def sentences_of(self, chunk_ids: list[str]) -> list[SentenceVector]:
@@ -441,17 +572,49 @@ class ArticleStore:
         ]
 
     # --- helpers --------------------------------------------------------------------------------
-    def _current(self, nodes: Iterable[BaseNode]) -> list[tuple[StoredChunk, str]]:
+    def _current(self, nodes: Iterable[BaseNode]) -> list[tuple[StoredChunk, ArticleHead]]:
         """The chunks whose (article_id, version) is their article's current version in the registry,
-        each with the article's title, in the given order: the one version filter of every read."""
+        each with its article's head (title, URL, publication), in the given order: the one version
+        filter of every read."""
         chunks = [StoredChunk.of(n) for n in nodes]
-        current = self.current_versions(c.article_id for c in chunks)
+        heads = self.article_heads(c.article_id for c in chunks)
         kept = []
         for chunk in chunks:
-            version_title = current.get(chunk.article_id)
-            if version_title is not None and version_title[0] == chunk.version:
-                kept.append((chunk, version_title[1]))
+            head = heads.get(chunk.article_id)
+            if head is not None and head.version == chunk.version:
+                kept.append((chunk, head))
         return kept
+
+    def article_heads(self, article_ids: Iterable[str]) -> dict[str, ArticleHead]:
+        """article_id -> its head, for the ids that exist."""
+        ids = sorted(set(article_ids))
+        if not ids:
+            return {}
+        got = self._articles.get(ids=ids, include=["metadatas"])
+        return {
+            i: ArticleHead(_text(m, "version"), _text(m, "title"), _text(m, "url", ""), _text(m, "site", ""),
+                           _text(m, "published", ""))
+            for i, m in zip(got["ids"], _metadatas(got), strict=True)
+        }
+
+    # --- followed feeds (server/services/feeds.py) ---------------------------------------------------
+    def feed_states(self) -> list[dict[str, Any]]:
+        got = self._meta.get(where={"kind": _FEED}, include=["metadatas"])
+        return [json.loads(_text(m, "value")) for m in _metadatas(got)]
+
+    def feed_state(self, feed_id: str) -> dict[str, Any] | None:
+        value = self._meta_value(_FEED_PREFIX + feed_id)
+        return json.loads(value) if value is not None else None
+
+    def put_feed_state(self, feed_id: str, state: Mapping[str, Any]) -> None:
+        meta: Metadata = {"kind": _FEED, "value": json.dumps(state)}
+        self._meta.upsert(ids=[_FEED_PREFIX + feed_id], embeddings=_NO_VECTOR, metadatas=[meta])
+
+    def delete_feed_state(self, feed_id: str) -> bool:
+        if self._meta_value(_FEED_PREFIX + feed_id) is None:
+            return False
+        self._meta.delete(ids=[_FEED_PREFIX + feed_id])
+        return True
 
     def _meta_value(self, name: str) -> str | None:
         got = self._meta.get(ids=[name], include=["metadatas"])
@@ -491,8 +654,43 @@ def _record(article_id: str, text: str, meta: Mapping[str, object]) -> ArticleRe
         ingested_at=_text(meta, "ingested_at"),
         sections=sections,
         chunk_count=_integer(meta, "chunk_count"),
-        source=_text(meta, "source", default=""),  # absent in records written before it was added
+        # Absent in records written before they were added:
+        source=_text(meta, "source", default=""),
+        url=_text(meta, "url", ""),
+        site=_text(meta, "site", ""),
+        author=_text(meta, "author", ""),
+        published=_text(meta, "published", ""),
+        aliases=list(json.loads(_text(meta, "aliases", "[]"))),
+        signature=_text(meta, "signature", ""),
     )
+
+
+def _publication(record: ArticleRecord) -> dict[str, str | int]:
+    """The registry's keys for what is known of an article's publication, and its duplicate signature's
+    LSH bands (index/duplicates.py); only the known ones (Chroma has no null)."""
+    from index.duplicates import Signature
+    from index.metadata import timestamp
+
+    found: dict[str, str | int] = {"url": record.url, "site": record.site, "author": record.author,
+                                   "published": record.published, "signature": record.signature}
+    if record.aliases:
+        found["aliases"] = json.dumps(record.aliases)
+    found = {k: v for k, v in found.items() if v}
+    if (ts := timestamp(record.published)) is not None:
+        found["published_ts"] = ts
+    if record.signature and (signature := Signature.decode(record.signature)) is not None:
+        found.update(signature.bands())
+    return found
+
+
+def _search_where(article_ids: list[str] | None, filters: SearchFilters | None) -> Where | None:
+    """The Chroma `where` of a chunk or sentence search: these articles, these publications."""
+    conditions: list[Where] = [_where_in("article_id", article_ids)] if article_ids else []
+    if filters:
+        conditions += filters.where()
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
 # --- llama-index results ---------------------------------------------------------------------------

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from index.metadata import MAX_META_CHARS, MAX_URL_CHARS, host_key, normalize_published, source_key, timestamp
+from index.store import SearchFilters
 from server.limits import (
     MAX_ARTICLE_CHARS,
     MAX_ARTICLE_IDS,
     MAX_BATCH_ARTICLES,
+    MAX_BATCH_URLS,
     MAX_HISTORY_TURNS,
     MAX_QUESTION_CHARS,
+    MAX_SOURCES,
     MAX_TITLE_CHARS,
     MAX_TOP_K,
     MAX_TURN_CHARS,
@@ -36,6 +40,47 @@ def _utf8(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_utf8)]
 ArticleId = Annotated[str, Field(pattern=ARTICLE_ID_PATTERN)]
+WebURL = Annotated[str, Field(min_length=1, max_length=MAX_URL_CHARS, pattern=r"^\s*[Hh][Tt][Tt][Pp][Ss]?://\S+\s*$",
+                              description="An http:// or https:// URL.")]
+
+
+def _date(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not normalize_published(value):
+        raise ValueError(f"{value[:40]!r} is not a date: use ISO 8601, such as 2025-03-04 or 2025-03-04T09:30:00Z")
+    return value
+
+
+IsoDate = Annotated[str, AfterValidator(_date)]
+
+
+class PublicationFilters(BaseModel):
+    """Which articles to search, by publication (stored with each passage, filtered in the store)."""
+
+    published_after: IsoDate | None = Field(
+        None, max_length=40, description="Only articles published at or after this date or date-time (ISO 8601; a "
+        "date alone is its midnight UTC, a time without a zone is UTC). Articles of unknown date are left out.",
+        examples=["2025-03-01"])
+    published_before: IsoDate | None = Field(
+        None, max_length=40, description="Only articles published before this date or date-time (the same forms). "
+        "Articles of unknown date are left out.", examples=["2025-03-08"])
+    sources: list[Annotated[str, Field(min_length=1, max_length=MAX_META_CHARS)]] | None = Field(
+        None, max_length=MAX_SOURCES, description="Only articles of these publications: a name as articles give it "
+        "(`source`, case aside) or a web host (`gazette.example`, also as a URL). Articles of unknown source are "
+        "left out.", examples=[["The Harbour Gazette"]])
+
+    def filters(self) -> SearchFilters | None:
+        """The store's filters, or None when none is set."""
+        sources: set[str] = set()
+        for source in self.sources or ():
+            sources.add(source_key(source))
+            host = host_key(source if "://" in source else f"http://{source.strip()}")
+            if host and " " not in source.strip():
+                sources.add(host)
+        found = SearchFilters(timestamp(normalize_published(self.published_after or "")),
+                              timestamp(normalize_published(self.published_before or "")), tuple(sorted(sources)))
+        return found or None
 
 
 class Turn(BaseModel):
@@ -44,7 +89,7 @@ class Turn(BaseModel):
     content: Text = Field(..., max_length=MAX_TURN_CHARS)
 
 
-class AskRequest(BaseModel):
+class AskRequest(PublicationFilters):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"question": "Who arranged the reception centers for returning prisoners?"}]},
@@ -83,6 +128,12 @@ class CitationOut(BaseModel):
     start: int
     end: int
     score: float = Field(..., description="Cosine similarity of the passage to the question.")
+    published: str | None = Field(
+        None, description="When its article was published: ISO 8601 in UTC (`2025-03-04T06:30:00Z`), or the day "
+        "alone (`2025-03-04`); null when unknown.")
+    source: str | None = Field(None, description="The publication it appeared in (`The Harbour Gazette`), or the "
+                               "web host; null when unknown (pasted text).")
+    url: str | None = Field(None, description="Its article's URL (the original, to link to); null when unknown.")
 
 
 class VerifiedOut(BaseModel):
@@ -121,11 +172,21 @@ class AskResponse(BaseModel):
 class ArticleIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"text": "# Harbour news\n\n## Ferries\n\nThe night ferry leaves at 22:15.\n",
-                                         "title": "Harbour news", "format": "markdown", "id": "harbour-news"}]},
+        json_schema_extra={"examples": [
+            {"text": "# Harbour news\n\n## Ferries\n\nThe night ferry leaves at 22:15.\n", "title": "Harbour news",
+             "format": "markdown", "id": "harbour-news"},
+            {"url": "https://www.example.com/2025/03/04/ferry-strike"},
+        ]},
     )
-    text: Text = Field(
-        ..., min_length=1, max_length=MAX_ARTICLE_CHARS, description="The article: plain text, Markdown or HTML."
+    text: Text | None = Field(
+        None, min_length=1, max_length=MAX_ARTICLE_CHARS,
+        description="The article: plain text, Markdown or HTML (a whole saved page is read by the article "
+        "extractor). Send `text` or `url`, not both.",
+    )
+    url: WebURL | None = Field(
+        None, description="A news page to fetch: its article (extracted, with its headings) and metadata (title, "
+        "author, date, publication, canonical URL) are indexed; the id derives from the canonical URL unless given. "
+        "Send `url` or `text`, not both.",
     )
     title: Text | None = Field(
         None, max_length=MAX_TITLE_CHARS, description="Default: the first heading, the HTML <title> or the text."
@@ -137,10 +198,18 @@ class ArticleIn(BaseModel):
 
     @field_validator("text")
     @classmethod
-    def _text(cls, value: str) -> str:
-        if not value.strip():
+    def _text(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
             raise ValueError("text is blank: send the article's text")
         return value
+
+    @model_validator(mode="after")
+    def _text_or_url(self) -> ArticleIn:
+        if (self.text is None) == (self.url is None):
+            raise ValueError("send the article as `text` or as a `url` to fetch: one of the two")
+        if self.url is not None and self.format is not None:
+            raise ValueError("`format` applies to `text`: a fetched page is HTML")
+        return self
 
 
 class IngestOut(BaseModel):
@@ -149,20 +218,33 @@ class IngestOut(BaseModel):
     status: Literal["new", "updated", "unchanged"]
     sections: int
     chunks: int
+    url: str | None = Field(None, description="The article's URL, when it has one (canonical, for a fetched page).")
+    aliased_url: str | None = Field(
+        None, description="The page was a near-identical copy of the indexed article `id` (a syndicated story): "
+        "it was not indexed again, and this URL of it was added to that article's `aliases`.")
 
 
 class ArticlesBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     articles: list[ArticleIn] = Field(
         ..., min_length=1, max_length=MAX_BATCH_ARTICLES,
-        description=f"1 to {MAX_BATCH_ARTICLES} articles, added in order (of two with one id, the later wins).",
+        description=f"1 to {MAX_BATCH_ARTICLES} articles, added in order (of two with one id, the later wins); at "
+        f"most {MAX_BATCH_URLS} of them by `url` (their pages are fetched one after the other).",
     )
+
+    @field_validator("articles")
+    @classmethod
+    def _few_urls(cls, value: list[ArticleIn]) -> list[ArticleIn]:
+        if (urls := sum(a.url is not None for a in value)) > MAX_BATCH_URLS:
+            raise ValueError(f"{urls} articles are given by URL: at most {MAX_BATCH_URLS} in one request")
+        return value
 
 
 class BatchItemOut(BaseModel):
     index: int = Field(..., description="The article's position in the request, from 0.")
-    status: Literal[200, 201, 422] = Field(
-        ..., description="As POST /articles would answer it: 201 new or changed, 200 unchanged, 422 unusable."
+    status: Literal[200, 201, 422, 502, 504] = Field(
+        ..., description="As POST /articles would answer it: 201 new or changed, 200 unchanged, 422 unusable; for an "
+        "article given by URL also 502 (the site failed) or 504 (it was too slow)."
     )
     article: IngestOut | None = Field(None, description="Present unless the status is 422.")
     error: str | None = Field(None, description="With 422: what is wrong with this article.")
@@ -172,10 +254,20 @@ class ArticlesBatchOut(BaseModel):
     results: list[BatchItemOut] = Field(..., description="One per article, in request order.")
     added: int = Field(..., description="Articles new or changed (status 201).")
     unchanged: int
-    failed: int = Field(..., description="Articles refused (status 422); the others were indexed.")
+    failed: int = Field(..., description="Articles refused (status 422, 502 or 504); the others were indexed.")
 
 
-class ArticleSummary(BaseModel):
+class Publication(BaseModel):
+    """What is known of where and when an article was published (null when unknown, as for pasted text)."""
+
+    url: str | None = Field(None, description="The original (its canonical URL), to link to.")
+    source: str | None = Field(None, description="The publication (`The Harbour Gazette`), or the web host.")
+    author: str | None = None
+    published: str | None = Field(
+        None, description="ISO 8601 in UTC (`2025-03-04T06:30:00Z`), or the day alone (`2025-03-04`).")
+
+
+class ArticleSummary(Publication):
     id: str
     title: str
     sections: int
@@ -191,13 +283,55 @@ class SectionOut(BaseModel):
     end: int
 
 
-class ArticleDetail(BaseModel):
+class ArticleDetail(Publication):
     id: str
     title: str
     format: str
     ingested_at: str
     text: str
     sections: list[SectionOut]
+    aliases: list[str] = Field(
+        default_factory=list, description="Other URLs of the same story (syndicated copies found near-identical).")
+
+
+class FeedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"url": "https://www.example.com/rss"}]})
+    url: WebURL = Field(..., description="An RSS or Atom feed.")
+
+
+class FeedOut(BaseModel):
+    id: str = Field(..., description="For DELETE /feeds/{id}.")
+    url: str
+    title: str
+    added_at: str
+    last_polled_at: str | None
+    last_error: str | None = Field(..., description="Why the feed itself could not be read at the last poll.")
+    entries: int = Field(..., description="Entries in the feed at the last poll.")
+    articles: int = Field(..., description="Entry pages ingested so far, over all polls.")
+    last_run: dict[str, int] = Field(
+        ..., description="The last poll's entries by status: new, updated, unchanged, seen, failed, deferred.")
+
+
+class FeedEntryOut(BaseModel):
+    url: str
+    status: Literal["new", "updated", "unchanged", "seen", "failed", "deferred"] = Field(
+        ..., description="new/updated/unchanged: its page was ingested (as POST /articles would say); seen: not "
+        "changed since it was ingested, not fetched; failed: see `error`; deferred: beyond "
+        "ARTICLECHAT_FEED_MAX_PAGES for this run, left for the next.")
+    article: IngestOut | None = None
+    error: str | None = None
+    error_status: int | None = Field(None, description="With `failed`: what POST /articles would have answered.")
+
+
+class FeedRunOut(BaseModel):
+    feed: FeedOut
+    entries: list[FeedEntryOut] = Field(..., description="In the feed's order.")
+    new: int
+    updated: int
+    unchanged: int
+    seen: int
+    failed: int
+    deferred: int
 
 
 class Health(BaseModel):

@@ -18,7 +18,7 @@ from server import errors, logs, request_log, security
 from server.body_limit import BodyLimit
 from server.container import Container
 from server.limits import ARTICLE_BODY_SLACK_BYTES, DEFAULT_BODY_BYTES, MAX_ASK_BODY_BYTES, MAX_CHAT_BODY_BYTES
-from server.routers import articles, ask, health, openai_compat
+from server.routers import articles, ask, feeds, health, openai_compat
 from server.settings import Settings, get_settings
 
 log = logging.getLogger("articlechat")
@@ -38,11 +38,19 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         _ = container.answers
         container.articles.sweep()
         container.seed_sample()
+        poller = None
+        if (interval := container.settings.poll_interval) > 0:  # ARTICLECHAT_FEEDS, ARTICLECHAT_FEED_INTERVAL
+            from server.services.feeds import FeedPoller
+
+            poller = FeedPoller(container.feeds, interval, container.settings.feeds)
+            poller.start()
         # What start-up loaded (libraries, the model, schemas: ~200,000 objects) lives as long as the
         # server: frozen, the collector's full passes no longer walk it. Such a pass took ~100 ms
         # holding the GIL, stalling every request (bench/responsiveness.py).
         gc.freeze()
         yield
+        if poller is not None:
+            poller.stop()
         for hook in app.state.on_shutdown:  # before uvicorn re-raises a SIGTERM it caught
             hook()
 
@@ -58,6 +66,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.on_shutdown = []
     app.include_router(ask.router)
     app.include_router(articles.router)
+    app.include_router(feeds.router)
     app.include_router(health.router)
     app.include_router(openai_compat.router)
     article_limit = container.settings.max_upload_bytes + ARTICLE_BODY_SLACK_BYTES

@@ -1,5 +1,5 @@
-"""The `articlechat` command: serve, ingest, ask, articles, delete. It calls the same services as the
-HTTP API (ArticleService, AnswerService), built by the same container."""
+"""The `articlechat` command: serve, ingest, ask, articles, feeds, delete. It calls the same services as
+the HTTP API (ArticleService, FeedService, AnswerService), built by the same container."""
 
 from __future__ import annotations
 
@@ -15,18 +15,21 @@ from typing import TYPE_CHECKING
 
 from server import logs
 from server.limits import MAX_TOP_K, MIN_TOP_K, question_error
-from server.running import RemoteArticles, announced, find_server
+from server.running import RemoteArticles, RemoteFeeds, announced, find_server
 from server.services.articles import (
     ArticleError,
     ArticleInput,
     ArticleNotFound,
     ArticleService,
+    IngestResult,
     Outcome,
+    UrlInput,
     format_of_file,
 )
 
 if TYPE_CHECKING:
     from server.container import Container
+    from server.services.feeds import FeedRun, FeedService
     from server.settings import Settings
 
     ContainerFactory = Callable[[Settings], Container]
@@ -69,11 +72,19 @@ def _parser() -> argparse.ArgumentParser:
                             "server (ARTICLECHAT_CHROMA_HOST)")
     serve.set_defaults(run=_serve)
 
-    ingest = sub.add_parser("ingest", help="index article files (.txt, .md, .html) and directories")
-    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    ingest.add_argument("--id", dest="article_id", help="article id (only with a single file)")
-    ingest.add_argument("--title", help="article title (only with a single file)")
+    ingest = sub.add_parser("ingest", help="index article files (.txt, .md, .html), directories, news pages by URL "
+                                           "and the pages of RSS or Atom feeds")
+    ingest.add_argument("paths", nargs="*", metavar="PATH|URL",
+                        help="a file, a directory (walked), or an http(s):// URL of a news page")
+    ingest.add_argument("--feed", action="append", default=[], metavar="URL",
+                        help="an RSS or Atom feed: follow it and ingest its new or changed entries (repeatable)")
+    ingest.add_argument("--id", dest="article_id", help="article id (only with a single file or URL)")
+    ingest.add_argument("--title", help="article title (only with a single file or URL)")
     ingest.set_defaults(run=_ingest)
+
+    feeds = sub.add_parser("feeds", help="list the followed feeds")
+    feeds.add_argument("--json", action="store_true")
+    feeds.set_defaults(run=_feeds)
 
     ask = sub.add_parser("ask", help="ask a question from the command line")
     ask.add_argument("question")
@@ -156,6 +167,10 @@ def _writer(settings: Settings, make_container: ContainerFactory) -> ArticleServ
     return make_container(settings).articles
 
 
+def is_url(arg: str) -> bool:
+    return arg.lower().startswith(("http://", "https://"))
+
+
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files to ingest (directories walked recursively, hidden entries skipped) and paths that can't be."""
     files: list[Path] = []
@@ -176,47 +191,99 @@ def collect_files(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]
 def _ingest(args, settings: Settings, make_container: ContainerFactory) -> int:
     from tqdm import tqdm
 
-    files, problems = collect_files(args.paths)
-    if (args.article_id or args.title) and len(files) != 1:
-        print("error: --id and --title need exactly one file", file=sys.stderr)
+    if not args.paths and not args.feed:
+        print("error: name at least one file, directory or URL, or a --feed URL", file=sys.stderr)
+        return EXIT_USAGE
+    urls = [arg for arg in args.paths if is_url(arg)]
+    files, problems = collect_files([Path(arg) for arg in args.paths if not is_url(arg)])
+    problems_of: list[tuple[Path | str, str]] = list(problems)
+    if (args.article_id or args.title) and (len(files) + len(urls) != 1 or args.feed):
+        print("error: --id and --title need exactly one file or URL", file=sys.stderr)
         return EXIT_USAGE
     articles = _writer(settings, make_container)
-    sent: list[Path] = []  # the files given to add_many, by index
-    seen_ids: dict[str, Path] = {}
+    sent: list[Path | str] = []  # the files and URLs given to add_many, by index
+    seen_ids: dict[str, Path | str] = {}
 
-    with tqdm(total=len(files), unit="article", disable=None, file=sys.stderr) as bar:
+    with tqdm(total=len(files) + len(urls), unit="article", disable=None, file=sys.stderr) as bar:
 
-        def items() -> Iterator[ArticleInput]:
+        def items() -> Iterator[ArticleInput | UrlInput]:
             """Read lazily: only a group of articles is held in memory at a time."""
+            for url in urls:
+                sent.append(url)
+                yield UrlInput(url, args.article_id, args.title)
             for path in files:
                 try:
                     format_of_file(path.name)  # reported before the file is read
                     data = path.read_bytes()
                 except (ArticleError, OSError) as exc:
-                    problems.append((path, str(exc)))
+                    problems_of.append((path, str(exc)))
                     bar.update(1)
                     continue
                 sent.append(path)
                 yield ArticleInput(data, path.name, None, args.article_id, args.title, str(path))
 
         def done(index: int, outcome: Outcome) -> None:
-            path = sent[index]
+            where = sent[index]
             bar.update(1)
-            if isinstance(outcome, ArticleError):
-                problems.append((path, str(outcome)))
+            if not isinstance(outcome, IngestResult):
+                problems_of.append((where, str(outcome)))
                 return
-            if outcome.article_id in seen_ids:
-                problems.append((path, f"same article id {outcome.article_id!r} as {seen_ids[outcome.article_id]}, "
-                                       "which it replaced: ingest it alone with --id"))
-            seen_ids[outcome.article_id] = path
-            counts = f"({outcome.sections} sections, {outcome.chunks} chunks)"
-            bar.write(f"{outcome.status:9} {outcome.article_id}  {counts}  {path}", file=sys.stdout)
+            if outcome.article_id in seen_ids and not outcome.aliased:
+                problems_of.append((where, f"same article id {outcome.article_id!r} as {seen_ids[outcome.article_id]}, "
+                                           "which it replaced: ingest it alone with --id"))
+            seen_ids[outcome.article_id] = where
+            bar.write(_ingested_line(outcome, str(where)), file=sys.stdout)
 
         articles.add_many(items(), done)
-    for path, reason in problems:
-        print(f"error: {path}: {reason}", file=sys.stderr)
-    print(f"{len(seen_ids)} article(s) indexed, {len(problems)} problem(s)", file=sys.stderr)
-    return 1 if problems else 0
+    feeds_ok = True
+    if args.feed:
+        feeds = RemoteFeeds(articles) if isinstance(articles, RemoteArticles) else make_container(settings).feeds
+        for url in args.feed:
+            feeds_ok = _follow(feeds, url, problems_of) and feeds_ok
+    for where, reason in problems_of:
+        print(f"error: {where}: {reason}", file=sys.stderr)
+    print(f"{len(seen_ids)} article(s) indexed, {len(problems_of)} problem(s)", file=sys.stderr)
+    return 1 if problems_of or not feeds_ok else 0
+
+
+def _ingested_line(outcome: IngestResult, where: str) -> str:
+    counts = f"({outcome.sections} sections, {outcome.chunks} chunks)"
+    if outcome.aliased:
+        return f"{outcome.status:9} {outcome.article_id}  {counts}  {where}  (a copy of it: kept as an alias)"
+    return f"{outcome.status:9} {outcome.article_id}  {counts}  {where}"
+
+
+def _follow(feeds: FeedService | RemoteFeeds, url: str, problems: list[tuple[Path | str, str]]) -> bool:
+    """Follow and poll one feed, printing a line per entry; False when the feed itself failed."""
+    try:
+        run: FeedRun = feeds.follow(url)
+    except ArticleError as exc:
+        problems.append((url, str(exc)))
+        return False
+    for entry in run.entries:
+        if entry.article is not None:
+            print(_ingested_line(entry.article, entry.url))
+        elif entry.status == "failed":
+            problems.append((entry.url, entry.error or "failed"))
+        else:
+            print(f"{entry.status:9} {entry.url}")
+    counts = ", ".join(f"{n} {status}" for status in ("new", "updated", "unchanged", "seen", "failed", "deferred")
+                       if (n := run.count(status)))
+    print(f"feed {run.feed.title or url}: {counts or 'no entries'}", file=sys.stderr)
+    return True
+
+
+def _feeds(args, settings: Settings, make_container: ContainerFactory) -> int:
+    infos = make_container(settings).feeds.list_feeds()
+    if args.json:
+        print(json.dumps([asdict(f) for f in infos], indent=2, ensure_ascii=False))
+        return 0
+    if not infos:
+        print("no feeds followed: follow one with `articlechat ingest --feed URL`")
+    for f in infos:
+        error = f"\terror: {f.last_error}" if f.last_error else ""
+        print(f"{f.id}\t{f.title or '-'}\t{f.url}\tpolled {f.last_polled_at or 'never'}\t{f.articles} articles{error}")
+    return 0
 
 
 def _ask(args, settings: Settings, make_container: ContainerFactory) -> int:

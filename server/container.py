@@ -17,8 +17,10 @@ from server.settings import Settings
 
 if TYPE_CHECKING:
     from index.embedding import Embedder
+    from server.components.fetch import Fetcher
     from server.services.answering import AnswerService
     from server.services.chat import ChatService
+    from server.services.feeds import FeedService
 
 log = logging.getLogger("articlechat")
 
@@ -56,8 +58,22 @@ class Container:
         legacy_marker = None if s.chroma_host else s.data_dir.expanduser() / _LEGACY_SEEDED_MARKER
         return ArticleService(
             self.store, self.ingestion, max_upload_bytes=s.max_upload_bytes, seed_sample=s.seed_sample,
-            legacy_seed_marker=legacy_marker,
+            legacy_seed_marker=legacy_marker, fetcher=self.fetcher,
         )
+
+    @cached_property
+    def fetcher(self) -> Fetcher:
+        from server.components import fetch
+
+        s = self.settings
+        return fetch.Fetcher(allow_private=s.allow_private_urls, timeout=s.fetch_timeout, max_bytes=s.fetch_max_bytes,
+                             resolver=fetch.system_resolver)
+
+    @cached_property
+    def feeds(self) -> FeedService:
+        from server.services.feeds import FeedService
+
+        return FeedService(self.store, self.articles, self.fetcher, max_pages=self.settings.feed_max_pages)
 
     @cached_property
     def answers(self) -> AnswerService:

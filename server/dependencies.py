@@ -9,6 +9,7 @@ from server.container import Container
 from server.services.answering import AnswerService
 from server.services.articles import ArticleService
 from server.services.chat import ChatService
+from server.services.feeds import FeedService
 from server.settings import Settings
 
 
@@ -28,6 +29,10 @@ def chat(request: Request) -> ChatService:
     return container(request).chat
 
 
+def feeds(request: Request) -> FeedService:
+    return container(request).feeds
+
+
 def settings(request: Request) -> Settings:
     return container(request).settings
 
@@ -35,4 +40,5 @@ def settings(request: Request) -> Settings:
 AnswersDep = Annotated[AnswerService, Depends(answers)]
 ArticlesDep = Annotated[ArticleService, Depends(articles)]
 ChatDep = Annotated[ChatService, Depends(chat)]
+FeedsDep = Annotated[FeedService, Depends(feeds)]
 SettingsDep = Annotated[Settings, Depends(settings)]

@@ -20,8 +20,9 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from server.body_limit import LIMIT_SCOPE_KEY, TOO_LARGE
-from server.services.articles import ArticleError, ArticleNotFound, ArticleTooLarge
+from server.services.articles import ArticleError, ArticleNotFound, ArticleTooLarge, FetchError
 from server.services.chat import ChatRequestError
+from server.services.feeds import FeedNotFound
 from server.services.search import UnknownArticles
 
 log = logging.getLogger("articlechat")
@@ -95,7 +96,8 @@ def install(app: FastAPI) -> None:
             content_type = request.headers.get("content-type", "")
             if content_type and "json" not in content_type:
                 return error_response(request, 415, f"unsupported content-type {content_type!r}: {SEND_JSON}")
-            example = {"/articles": '{"text": "..."}', "/articles/batch": '{"articles": [{"text": "..."}]}',
+            example = {"/articles": '{"text": "..."} or {"url": "https://..."}',
+                       "/articles/batch": '{"articles": [{"text": "..."}]}', "/feeds": '{"url": "https://..."}',
                        "/v1/chat/completions": OPENAI_BODY_EXAMPLE}.get(request.url.path, '{"question": "..."}')
             return error_response(request, 422, f"the request body must be a JSON object, such as {example}")
         messages = []
@@ -113,6 +115,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ArticleError)
     async def bad_article(request: Request, exc: ArticleError):
         return error_response(request, 422, str(exc))
+
+    @app.exception_handler(FetchError)
+    async def fetch_failed(request: Request, exc: FetchError):
+        # 422 for a URL to change, 502 when the site failed, 504 when it was too slow (components/fetch.py)
+        return error_response(request, exc.status, str(exc))
+
+    @app.exception_handler(FeedNotFound)
+    async def unknown_feed(request: Request, exc: FeedNotFound):
+        return error_response(request, 404, f"{exc}; GET /feeds lists them")
 
     @app.exception_handler(ChatRequestError)
     async def bad_conversation(request: Request, exc: ChatRequestError):

@@ -20,6 +20,14 @@ MAX_TITLE_CHARS = 500
 MAX_ARTICLE_CHARS = 2_000_000
 # Articles in one POST /articles/batch; the whole body is also capped by ARTICLECHAT_MAX_UPLOAD_BYTES.
 MAX_BATCH_ARTICLES = 100
+# Of those, the ones given by URL: each is a fetch of up to ARTICLECHAT_FETCH_TIMEOUT, one after the other.
+MAX_BATCH_URLS = 20
+# Redirects followed when fetching a page or a feed (each hop's address is checked again).
+MAX_REDIRECTS = 5
+# Entries of one feed read in a run (a news feed lists 10–100; the rest of a longer one is ignored).
+MAX_FEED_ENTRIES = 1000
+# `sources` of a question: publications to search (names or hosts).
+MAX_SOURCES = 20
 
 
 # Request bodies, limited as they stream in (a declared Content-Length over the limit is refused

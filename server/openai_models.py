@@ -23,7 +23,7 @@ from pydantic import (
     model_serializer,
 )
 
-from server.api_models import ArticleId, AskResponse, CitationOut, Text, VerifiedOut
+from server.api_models import ArticleId, AskResponse, CitationOut, PublicationFilters, Text, VerifiedOut
 from server.limits import MAX_ARTICLE_IDS, MAX_TOP_K, MIN_TOP_K
 
 MODEL_ID: Final = "articlechat"
@@ -95,7 +95,7 @@ def _some(messages: list[ChatMessage]) -> list[ChatMessage]:
     return messages
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(PublicationFilters):
     model_config = ConfigDict(
         extra="ignore",
         json_schema_extra={"examples": [{

@@ -21,7 +21,17 @@ import httpx
 
 from index.ingest import derive_article_id
 from index.parsing import decode_bytes
-from server.services.articles import ArticleError, ArticleInput, ArticleNotFound, IngestResult, Outcome, format_of_file
+from server.services.articles import (
+    ArticleError,
+    ArticleInput,
+    ArticleNotFound,
+    FetchError,
+    IngestResult,
+    Outcome,
+    UrlInput,
+    format_of_file,
+)
+from server.services.feeds import EntryOutcome, FeedInfo, FeedRun
 from server.settings import Settings
 
 log = logging.getLogger("articlechat")
@@ -86,10 +96,11 @@ class RemoteArticles:
         self._max_body = settings.max_upload_bytes
 
     def add_many(
-        self, items: Iterable[ArticleInput], on_done: Callable[[int, Outcome], None] | None = None
+        self, items: Iterable[ArticleInput | UrlInput], on_done: Callable[[int, Outcome], None] | None = None
     ) -> list[Outcome]:
         """ArticleService.add_many through POST /articles/batch, a request per REMOTE_BATCH_ARTICLES
-        articles (and under the body limit). Files are decoded here, so the request carries text."""
+        articles (and under the body limit); a URL through POST /articles {"url"}, the server fetching it.
+        Files are decoded here, so the request carries text."""
         outcomes: dict[int, Outcome] = {}
 
         def finished(index: int, outcome: Outcome) -> None:
@@ -100,6 +111,9 @@ class RemoteArticles:
         batch: list[tuple[int, dict[str, str]]] = []
         size = 0
         for index, item in enumerate(items):
+            if isinstance(item, UrlInput):
+                finished(index, self._add_url(item))
+                continue
             try:
                 article = _json_article(item)
             except ArticleError as exc:
@@ -115,6 +129,18 @@ class RemoteArticles:
             self._send(batch, finished)
         return [outcomes[i] for i in sorted(outcomes)]
 
+    def _add_url(self, item: UrlInput) -> Outcome:
+        fields = {k: v for k, v in (("url", item.url), ("id", item.article_id), ("title", item.title)) if v}
+        response = self._client.post("/articles", json=fields)
+        if response.status_code >= 400:
+            error = FetchError(_error(response))
+            error.status = response.status_code
+            return error
+        return _ingest_result(response.json())
+
+    def post(self, path: str, body: dict) -> httpx.Response:
+        return self._client.post(path, json=body)
+
     def _send(self, batch: list[tuple[int, dict[str, str]]], finished: Callable[[int, Outcome], None]) -> None:
         response = self._client.post("/articles/batch", json={"articles": [article for _, article in batch]})
         if response.status_code != 207:
@@ -123,11 +149,10 @@ class RemoteArticles:
                 finished(index, error)
             return
         for (index, _), result in zip(batch, response.json()["results"], strict=True):
-            if result["status"] == 422:
+            if result["status"] >= 400:
                 finished(index, ArticleError(result["error"]))
             else:
-                a = result["article"]
-                finished(index, IngestResult(a["id"], a["title"], a["status"], a["sections"], a["chunks"]))
+                finished(index, _ingest_result(result["article"]))
 
     def delete(self, article_id: str) -> None:
         response = self._client.delete(f"/articles/{article_id}")
@@ -135,6 +160,29 @@ class RemoteArticles:
             raise ArticleNotFound(article_id)
         if response.status_code >= 400:
             raise ArticleError(_error(response))
+
+
+class RemoteFeeds:
+    """FeedService.follow, sent to a running server's POST /feeds."""
+
+    def __init__(self, articles: RemoteArticles):
+        self._articles = articles
+
+    def follow(self, url: str) -> FeedRun:
+        response = self._articles.post("/feeds", {"url": url})
+        if response.status_code >= 400:
+            error = FetchError(_error(response))
+            error.status = response.status_code
+            raise error
+        body = response.json()
+        entries = [EntryOutcome(e["url"], e["status"], _ingest_result(e["article"]) if e["article"] else None,
+                                e["error"], e["error_status"]) for e in body["entries"]]
+        return FeedRun(FeedInfo(**body["feed"]), entries, response.status_code == 201)
+
+
+def _ingest_result(a: dict) -> IngestResult:
+    return IngestResult(a["id"], a["title"], a["status"], a["sections"], a["chunks"], a.get("url") or "",
+                        a.get("aliased_url") or "")
 
 
 def _json_article(item: ArticleInput) -> dict[str, str]:

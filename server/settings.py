@@ -17,6 +17,8 @@ from server.services.evidence import EVIDENCE
 
 # Most `articlechat serve` worker processes: each holds the model and its own lexical index (~0.4-1.3 GB).
 MAX_WORKERS = 64
+# Seconds between feed polls when ARTICLECHAT_FEEDS lists feeds and ARTICLECHAT_FEED_INTERVAL is unset.
+DEFAULT_FEED_INTERVAL = 3600.0
 
 
 def _default_data_dir() -> Path:
@@ -62,6 +64,19 @@ class Settings(BaseSettings):
     llm_concurrency: int = Field(4, ge=1, le=1024, description="LLM calls in flight at most.")
     llm_queue_seconds: float = Field(5.0, ge=0, le=600, description="Seconds a question waits for an LLM slot.")
 
+    # Pages and feeds fetched by URL (server/components/fetch.py, server/services/feeds.py)
+    allow_private_urls: bool = Field(
+        False, description="Fetch from loopback, private and link-local addresses too (off: server-side request "
+        "forgery).")
+    fetch_timeout: float = Field(10.0, gt=0, le=300, description="Seconds for each step of a fetch, and for all.")
+    fetch_max_bytes: int = Field(5_000_000, ge=1, description="Largest page or feed fetched (after decompression).")
+    feed_max_pages: int = Field(30, ge=1, le=1000, description="Pages of one feed fetched per run; the rest wait.")
+    feeds: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Feeds `serve` follows and polls; comma-separated or a JSON list.")
+    feed_interval: float | None = Field(
+        None, ge=0, description="Seconds between polls of the followed feeds by `serve`; default 3600 when "
+        "ARTICLECHAT_FEEDS lists feeds, else off; 0 turns polling off.")
+
     # Server
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -88,6 +103,16 @@ class Settings(BaseSettings):
         listed = split_list(value)
         return [configured_origin(str(v)) for v in listed] if isinstance(listed, list) else listed
 
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _feeds(cls, value: object) -> object:
+        return split_list(value)
+
+    @field_validator("feed_interval", mode="before")
+    @classmethod
+    def _blank_interval(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _hosts(cls, value: object) -> object:
@@ -101,6 +126,13 @@ class Settings(BaseSettings):
         if self.protect_reads and self.api_key is None:
             raise ValueError("ARTICLECHAT_PROTECT_READS=true needs ARTICLECHAT_API_KEY: set the key too")
         return self
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between feed polls by `serve`; 0 when it does not poll."""
+        if self.feed_interval is not None:
+            return self.feed_interval
+        return DEFAULT_FEED_INTERVAL if self.feeds else 0.0
 
     @property
     def llm_enabled(self) -> bool:

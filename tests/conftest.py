@@ -19,6 +19,7 @@ from index.embedding import Embedder, make_embedder
 from server.app import create_app
 from server.container import Container
 from server.settings import Settings
+from tests.news_server import NewsSite
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "index" / "data" / "ukraine-russia-prisoner-exchange.txt"
@@ -40,9 +41,33 @@ def embedder() -> Embedder:
     return make_embedder(None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_network() -> Iterator[None]:
+    """Every container the tests build resolves host names with `offline_resolver`: `.test` hosts and loopback
+    names are 127.0.0.1, nothing else resolves, so no URL a test (or the fuzzer) sends is fetched from
+    another machine."""
+    from server.components import fetch
+    from tests.news_server import offline_resolver
+
+    real = fetch.system_resolver
+    fetch.system_resolver = offline_resolver
+    yield
+    fetch.system_resolver = real
+
+
+@pytest.fixture(scope="session")
+def news_site() -> Iterator[NewsSite]:
+    """The fixture news pages and feeds, served on 127.0.0.1 (tests/news_server.py)."""
+    site = NewsSite().start()
+    yield site
+    site.stop()
+
+
 def make_settings(data_dir: Path, **overrides) -> Settings:
-    # _env_file=None: a developer's own .env must not leak into the tests.
-    base = {"data_dir": data_dir, "openai_api_key": None, "openai_base_url": None, "chroma_host": None}
+    # _env_file=None: a developer's own .env must not leak into the tests. A fetch gives up after 3 s: no
+    # test waits on a network timeout.
+    base = {"data_dir": data_dir, "openai_api_key": None, "openai_base_url": None, "chroma_host": None,
+            "fetch_timeout": 3, "feeds": [], "feed_interval": None}
     return Settings(_env_file=None, **{**base, **overrides})
 
 

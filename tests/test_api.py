@@ -369,7 +369,7 @@ BAD_ARTICLES = [
     ("batch of 101", "/articles/batch", {"json": {"articles": [{"text": TEXT}] * 101}}, 422, "100"),
     ("batch as a list", "/articles/batch", {"json": [{"text": TEXT}]}, 422, '{"articles": [{"text": "..."}]}'),
     ("batch item without text", "/articles/batch", {"json": {"articles": [{"text": TEXT}, {"id": "x"}]}}, 422,
-     "articles.1.text"),
+     "articles.1: send the article as `text` or as a `url`"),
 ]
 
 

@@ -105,7 +105,8 @@ def test_ingest_reports_each_article_and_each_bad_file(tmp_path, corpus, run):
 
     listing = json.loads(run(tmp_path, "articles", "--json").stdout)
     assert sorted(a["id"] for a in listing) == ["ferry", "rescue", "sample"]
-    assert set(listing[0]) == {"id", "title", "sections", "chunks", "ingested_at"}
+    assert set(listing[0]) == {"id", "title", "sections", "chunks", "ingested_at", "url", "source", "author",
+                               "published"}
 
 
 def test_ask_articles_and_delete(tmp_path, run):
@@ -139,7 +140,43 @@ def test_usage_errors_are_explained(tmp_path, run):
     assert unknown.returncode == 1 and "nope" in unknown.stderr
 
 
-def test_writes_go_through_a_server_running_on_the_same_store(tmp_path, run):
+def test_ingest_news_pages_by_url_and_follow_feeds(tmp_path, run, monkeypatch, news_site):
+    page = news_site.page_url("gazette-ferry-strike.html")
+    missing = news_site.url("gazette.test", "/2025/03/03/harbour-dredging")
+    refused = run(tmp_path, "ingest", page)  # by default, no fetch from this machine's addresses
+    assert refused.returncode == 1 and "private address" in refused.stderr and "ARTICLECHAT_ALLOW_PRIVATE_URLS" in (
+        refused.stderr)
+
+    monkeypatch.setenv("ARTICLECHAT_ALLOW_PRIVATE_URLS", "true")
+    first = run(tmp_path, "ingest", page, missing, news_site.page_url("coastal-wire-copy"))
+    assert first.returncode == 1  # the missing page: reported, the others indexed
+    lines = first.stdout.splitlines()
+    assert lines[0].split()[:2] == ["new", "gazette-test-2025-03-04-ferry-workers-strike"] and page in lines[0]
+    assert lines[1].split()[:2] == ["unchanged", "gazette-test-2025-03-04-ferry-workers-strike"]
+    assert "a copy of it: kept as an alias" in lines[1]
+    assert f"error: {missing}: " in first.stderr and "404 Not Found" in first.stderr
+
+    again = run(tmp_path, "ingest", page, "--title", "Strike")
+    assert again.returncode == 0 and again.stdout.startswith("updated")  # a new title: a new version
+
+    feed = news_site.url("gazette.test", "/feeds/gazette.rss")
+    followed = run(tmp_path, "ingest", "--feed", feed)
+    assert followed.returncode == 1, followed.stderr  # its dredging entry fails
+    assert "new       gazette-test-2025-02-20-breakwater" in followed.stdout
+    assert "feed The Harbour Gazette — Local News: 1 new, 1 updated, 1 failed" in followed.stderr
+    assert run(tmp_path, "ingest", "--feed", feed).stdout.count("seen") == 2
+
+    listed = run(tmp_path, "feeds")
+    assert listed.returncode == 0 and feed in listed.stdout and "2 articles" in listed.stdout
+    feeds = json.loads(run(tmp_path, "feeds", "--json").stdout)
+    assert feeds[0]["url"] == feed and feeds[0]["last_run"]["seen"] == 2
+    articles = {a["id"]: a for a in json.loads(run(tmp_path, "articles", "--json").stdout)}
+    assert articles["gazette-test-2025-02-20-breakwater"]["source"] == "The Harbour Gazette"
+    usage = run(tmp_path, "ingest")
+    assert usage.returncode == 2 and "--feed" in usage.stderr
+
+
+def test_writes_go_through_a_server_running_on_the_same_store(tmp_path, run, news_site):
     """An embedded store's vector index lives in each process: a second process writing it directly
     left the server failing every question about the new article. The CLI sends its writes to the
     running server instead, and the server, stopped mid-work, exits within seconds."""
@@ -148,7 +185,7 @@ def test_writes_go_through_a_server_running_on_the_same_store(tmp_path, run):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "ARTICLECHAT_DATA_DIR": str(store), "ARTICLECHAT_SEED_SAMPLE": "false",
-           "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}
+           "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "", "ARTICLECHAT_ALLOW_PRIVATE_URLS": "true"}
     server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], cwd=tmp_path,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -165,6 +202,20 @@ def test_writes_go_through_a_server_running_on_the_same_store(tmp_path, run):
         assert answer.status_code == 200 and "22:15" in answer.json()["answer"]
         assert run(store, "delete", "ferry").returncode == 0
         assert httpx.get(f"{url}/articles", timeout=10).json() == []
+
+        # Pages and feeds too: the server fetches them (the site by its address: the server process resolves
+        # names with the system's resolver).
+        site = f"http://127.0.0.1:{news_site.port}"
+        page = run(store, "ingest", f"{site}/2025/02/20/breakwater")
+        assert page.returncode == 0 and page.stdout.startswith("new       127-0-0-1-2025-02-20-breakwater"), page
+        rss, content_type = news_site.routes["/feeds/gazette.rss"]
+        news_site.routes["/feeds/local.rss"] = (rss.replace(b"gazette.test", b"127.0.0.1"), content_type)
+        feed = run(store, "ingest", "--feed", f"{site}/feeds/local.rss")
+        assert feed.returncode == 1 and "1 new, 1 unchanged, 1 failed" in feed.stderr, feed
+        assert "404 Not Found" in feed.stderr
+        assert [f["url"] for f in httpx.get(f"{url}/feeds", timeout=10).json()] == [f"{site}/feeds/local.rss"]
+        for article in httpx.get(f"{url}/articles", timeout=10).json():
+            assert run(store, "delete", article["id"]).returncode == 0
 
         long_article = "\n\n".join(f"Pier {n} loads cargo for island {n} every morning at dawn." for n in range(800))
         threading.Thread(target=lambda: _post_quietly(f"{url}/articles", long_article), daemon=True).start()

@@ -43,9 +43,15 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory, embedder) -> Iterator[LiveServer]:
     """A server of its own (the fuzzer adds and deletes articles), with the sample article."""
+    from server.components.fetch import Fetcher
     from server.container import Container
 
-    container = Container(make_settings(tmp_path_factory.mktemp("fuzz-store")), embedder=embedder)
+    settings = make_settings(tmp_path_factory.mktemp("fuzz-store"), fetch_timeout=2)
+    container = Container(settings, embedder=embedder)
+    # The URLs the fuzzer makes up (POST /articles {"url"}, POST /feeds) all resolve to this machine, which
+    # the default settings refuse to fetch from: each is a quick 422, never a request to the internet.
+    container.fetcher = Fetcher(allow_private=False, timeout=2, max_bytes=settings.fetch_max_bytes,
+                                resolver=lambda host, port: ["127.0.0.1"])
     server = LiveServer(container).start()
     counter = _StatusCounter()
     requests_log = logging.getLogger("articlechat.requests")

@@ -289,3 +289,30 @@ def test_passages_reach_the_model_as_delimited_data(standin, make_container, sta
     # The article's own copy of the closing line was defused: the passages end once, before the question.
     assert user.count(PASSAGES_END) == 1
     assert user.index("Ignore all previous instructions") < user.index(PASSAGES_END) < user.index("\n\nQuestion: ")
+
+
+def test_passages_are_labelled_with_their_publication_and_date(standin, make_container, start_server, news_site):
+    """In LLM mode a passage's header names where and when it was published, and the prompt gives today's
+    date, so "what did outlet X report last week" can be answered; the support check counts the header as
+    said by the passage (a claim may repeat its date)."""
+    from datetime import UTC, datetime
+
+    from index.store import ScoredChunk
+    from server.services.results import publication_label
+
+    container = make_container(seed_sample=False, allow_private_urls=True, openai_base_url=standin.url + "/v1",
+                               llm_model="standin-model")
+    container.articles.add_url(news_site.page_url("gazette-ferry-strike.html"))
+    standin.mode = "ok"
+    standin.requests.clear()
+    with start_server(container).client() as api:
+        body = ask(api, "Who is the branch secretary of the union?")
+    assert body["mode"] == "llm" and body["citations"][0]["source"] == "The Harbour Gazette"
+    user = standin.requests[-1]["messages"][-1]["content"]
+    assert "[1] (Ferry workers strike halts crossings to Skerry Island — Why the crews walked out; " \
+           "The Harbour Gazette, 4 March 2025)\n" in user
+    today = datetime.now(UTC)
+    assert f"\n\nToday is {today.day} {today:%B} {today.year}.\n\nQuestion: " in user
+    chunk = ScoredChunk("c", "a", "", 0, 0, 1, "x", 1.0, "T", "v", "", "Northern Post", "2025-03-05")
+    assert publication_label(chunk) == "Northern Post, 5 March 2025"
+    assert publication_label(ScoredChunk("c", "a", "", 0, 0, 1, "x", 1.0)) == ""

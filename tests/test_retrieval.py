@@ -124,3 +124,30 @@ def test_quoted_headings_are_found_as_a_scan_of_every_chunk_would_find_them(make
         scan = [i for i, s in zip(snap.ids, snap.sections, strict=True) if s and heading_named_in(query, s)]
         assert lexical.named_sections(query) == scan, query
         assert lexical.named_sections(query, ["festival"]) == [i for i in scan if i.startswith("festival")]
+
+
+def test_every_ranking_applies_the_publication_filters(make_container):
+    """Date and source filters run in Chroma for the dense and sentence rankings and in the BM25 index for
+    the lexical one (and for named sections): a passage they exclude enters no ranking."""
+    from index.ingest import ArticleInput
+    from index.metadata import ArticleMeta, source_key, timestamp
+    from index.store import SearchFilters
+
+    c = make_container(seed_sample=False)
+    articles = (("old", "Harbour Gazette", "2024-05-01"), ("new", "Coastal Times", "2025-05-01"), ("undated", "", ""))
+    for article_id, source, published in articles:
+        text = f"Pump report\n\nBallast pump KR-5531 failed at pier {article_id}.\n\nSafety\n\nThe crew was safe.\n"
+        meta = ArticleMeta(source=source, published=published)
+        c.ingestion.ingest_one(ArticleInput(text, article_id=article_id, meta=meta))
+    lexical = c.answers.search.retriever.lexical
+    owners = lambda ids: {i.split("::")[0] for i in ids}  # noqa: E731
+    recent = SearchFilters(published_after=timestamp("2025-01-01"))
+    gazette = SearchFilters(sources=(source_key("harbour gazette"),))
+    assert owners(lexical.search("KR-5531", 10)) == {"old", "new", "undated"}
+    assert owners(lexical.search("KR-5531", 10, filters=recent)) == {"new"}
+    assert owners(lexical.search("KR-5531", 10, filters=gazette)) == {"old"}
+    assert owners(lexical.named_sections("What about Safety?", filters=recent)) == {"new"}
+    vector = c.embedder.embed_query("ballast pump failure")
+    assert {ch.article_id for ch in c.store.search(vector, 10, filters=recent)} == {"new"}
+    assert owners(c.store.search_sentences(vector, 10, filters=gazette)) == {"old"}
+    assert owners(c.store.search_sentences(vector, 10, ["old", "undated"], filters=recent)) == set()

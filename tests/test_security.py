@@ -55,7 +55,11 @@ def test_writes_need_the_key_and_reads_stay_open(serve):
             assert response.headers["www-authenticate"] == "Bearer"
         assert_refused(client.post("/articles/upload", files={"file": ("a.txt", b"Some text.\n")}), 401)
         assert_refused(client.post("/articles/batch", json={"articles": [ARTICLE]}), 401)
+        assert_refused(client.post("/articles", json={"url": "http://gazette.test/story"}), 401)
+        assert_refused(client.post("/feeds", json={"url": "http://gazette.test/rss"}), 401)
+        assert_refused(client.delete("/feeds/0123456789abcdef"), 401)
         assert client.get("/articles").json() == []  # nothing was written
+        assert client.get("/feeds").json() == []
 
         assert client.post("/articles", json=ARTICLE, headers=bearer(KEY)).status_code == 201
         upload = client.post("/articles/upload", files={"file": ("ferry.md", b"# Ferry\n\nIt runs daily.\n")},
@@ -82,7 +86,7 @@ def test_protect_reads_needs_the_key_everywhere_but_health_ui_and_docs(serve):
     server = serve(api_key=KEY, protect_reads=True)
     with server.client() as client:
         chat = {"messages": [{"role": "user", "content": "When does the ferry leave?"}]}
-        reads = [("GET", "/articles", None), ("GET", "/articles/guarded", None),
+        reads = [("GET", "/articles", None), ("GET", "/articles/guarded", None), ("GET", "/feeds", None),
                  ("POST", "/ask", {"question": "When does the ferry leave?"}),
                  ("POST", "/ask/stream", {"question": "When does the ferry leave?"}),
                  ("POST", "/v1/chat/completions", chat), ("POST", "/v1/chat/completions", {**chat, "stream": True}),
@@ -130,6 +134,7 @@ def test_writes_from_another_site_are_refused(serve):
         for headers in cross_site:
             assert_refused(client.post("/articles", json=ARTICLE, headers=headers), 403,
                            "cross-site", "ARTICLECHAT_CORS_ORIGINS")
+            assert_refused(client.post("/feeds", json={"url": "http://gazette.test/rss"}, headers=headers), 403)
             upload = client.post("/articles/upload", files={"file": ("a.txt", b"Some text.\n")}, headers=headers)
             assert_refused(upload, 403)
         assert "page?x=1" not in client.post("/articles", json=ARTICLE, headers=cross_site[1]).text
@@ -304,8 +309,9 @@ def security_of(schema: dict) -> dict[str, list | None]:
 
 
 def test_openapi_lists_the_key_on_the_protected_operations(serve, sample_server):
-    writes = {"POST /articles", "POST /articles/upload", "POST /articles/batch", "DELETE /articles/{article_id}"}
-    reads = {"GET /articles", "GET /articles/{article_id}", "POST /ask", "POST /ask/stream",
+    writes = {"POST /articles", "POST /articles/upload", "POST /articles/batch", "DELETE /articles/{article_id}",
+              "POST /feeds", "DELETE /feeds/{feed_id}"}
+    reads = {"GET /articles", "GET /articles/{article_id}", "GET /feeds", "POST /ask", "POST /ask/stream",
              "POST /v1/chat/completions", "GET /v1/models", "GET /v1/models/{model_id}"}
     with serve(api_key=KEY).client() as client:
         schema = client.get("/openapi.json").json()

@@ -21,7 +21,7 @@ from server.api_models import (
 from server.dependencies import ArticlesDep
 from server.limits import MAX_TITLE_CHARS
 from server.security import ReadAccess, WriteAccess
-from server.services.articles import ARTICLE_ID_PATTERN, ArticleError, ArticleInput, IngestResult
+from server.services.articles import ARTICLE_ID_PATTERN, ArticleError, ArticleInput, IngestResult, UrlInput
 
 # Every route is a read (the key with ARTICLECHAT_PROTECT_READS); the writes add WriteAccess.
 router = APIRouter(prefix="/articles", tags=["articles"], dependencies=[ReadAccess])
@@ -33,18 +33,34 @@ ADD_ERRORS: Responses = {
     413: {"model": ErrorBody, "description": "Larger than ARTICLECHAT_MAX_UPLOAD_BYTES."},
     422: {"model": ErrorBody, "description": "Invalid fields, or an unusable article (empty, binary, not UTF-8…)."},
 }
+# A page fetched by URL (POST /articles {"url"}, and POST /feeds).
+FETCH_ERRORS: Responses = {
+    422: {"model": ErrorBody, "description": "Invalid fields, an unusable article, or a URL that cannot be fetched as "
+          "given: not http(s), resolving to a private address (see ARTICLECHAT_ALLOW_PRIVATE_URLS), not HTML, larger "
+          "than ARTICLECHAT_FETCH_MAX_BYTES, more than 5 redirects."},
+    502: {"model": ErrorBody, "description": "The site could not be resolved or reached, or answered an error."},
+    504: {"model": ErrorBody, "description": "The site took longer than ARTICLECHAT_FETCH_TIMEOUT."},
+}
 
 
 @router.get("", response_model=list[ArticleSummary])
 def list_articles(articles: ArticlesDep) -> list[ArticleSummary]:
-    """The indexed articles, by title."""
-    return [ArticleSummary(**asdict(info)) for info in articles.list_articles()]
+    """The indexed articles, by title, with what is known of their publication (URL, source, author,
+    date; null when unknown)."""
+    return [ArticleSummary(**_known(asdict(info))) for info in articles.list_articles()]
+
+
+def _known(fields: dict[str, Any]) -> dict[str, Any]:
+    """Unknown metadata ("" in the services) is null in the API."""
+    return {k: (None if v == "" and k in ("url", "source", "author", "published") else v) for k, v in fields.items()}
 
 
 @router.get("/{article_id}", response_model=ArticleDetail, responses=NOT_FOUND)
 def get_article(article_id: str, articles: ArticlesDep) -> ArticleDetail:
     """An article's full text and its sections with their offsets (to show a citation in context)."""
     article = articles.get(article_id)
+    fields = _known({"url": article.url, "source": article.source, "author": article.author,
+                     "published": article.published})
     return ArticleDetail(
         id=article.id,
         title=article.title,
@@ -52,6 +68,8 @@ def get_article(article_id: str, articles: ArticlesDep) -> ArticleDetail:
         ingested_at=article.ingested_at,
         text=article.text,
         sections=[SectionOut(**asdict(s)) for s in article.sections],
+        aliases=article.aliases,
+        **fields,
     )
 
 
@@ -64,12 +82,20 @@ def get_article(article_id: str, articles: ArticlesDep) -> ArticleDetail:
     responses={
         **UNCHANGED,
         **ADD_ERRORS,
+        **FETCH_ERRORS,
         415: {"model": ErrorBody, "description": "Not JSON: upload files to POST /articles/upload."},
     },
 )
 def add_article(body: ArticleIn, response: Response, articles: ArticlesDep) -> IngestOut:
-    """Add or replace an article given as JSON text. 201 when new or changed, 200 when unchanged."""
-    result = articles.add_text(body.text, body.format, article_id=body.id, title=body.title)
+    """Add or replace an article given as JSON `text`, or fetched from a news page's `url` (its article
+    extracted, with its title, author, date, publication and canonical URL; its id from that URL). 201
+    when new or changed, 200 when unchanged, or when the page is a copy of an indexed article (a
+    syndicated story: `aliased_url` says so, and `id` names that article)."""
+    if body.url is not None:
+        result = articles.add_url(body.url.strip(), article_id=body.id, title=body.title)
+    else:
+        assert body.text is not None  # ArticleIn has one of the two
+        result = articles.add_text(body.text, body.format, article_id=body.id, title=body.title)
     return _ingested(result, response)
 
 
@@ -81,18 +107,20 @@ def add_article(body: ArticleIn, response: Response, articles: ArticlesDep) -> I
     responses={**ADD_ERRORS, 207: {"description": "Processed: each article's own status is in `results`."}},
 )
 def add_articles(body: ArticlesBatchIn, articles: ArticlesDep) -> ArticlesBatchOut:
-    """Add or replace up to 100 articles in one request, embedded together (several times faster than
-    one request each). Always 207 once the request is valid: each result carries the status POST
-    /articles would have given that article (201, 200 or 422 with its error); an unusable article
-    does not stop the others."""
-    items = [ArticleInput(a.text, None, a.format, a.id, a.title) for a in body.articles]
+    """Add or replace up to 100 articles in one request (up to 20 of them by `url`), embedded together
+    (several times faster than one request each). Always 207 once the request is valid: each result
+    carries the status POST /articles would have given that article (201, 200, or 422, 502 or 504 with
+    its error); an unusable article does not stop the others."""
+    items = [UrlInput(a.url.strip(), a.id, a.title) if a.url is not None else ArticleInput(a.text or "", None, a.format,
+                                                                                             a.id, a.title)
+             for a in body.articles]
     results = []
     for index, outcome in enumerate(articles.add_many(items)):
         if isinstance(outcome, ArticleError):
-            results.append(BatchItemOut(index=index, status=422, error=str(outcome)))
+            results.append(BatchItemOut(index=index, status=getattr(outcome, "status", 422), error=str(outcome)))
         else:
             results.append(BatchItemOut(index=index, status=200 if outcome.status == "unchanged" else 201,
-                                        article=_out(outcome)))
+                                        article=ingest_out(outcome)))
     return ArticlesBatchOut(
         results=results,
         added=sum(r.status == 201 for r in results),
@@ -125,12 +153,13 @@ def upload_article(
 
 def _ingested(result: IngestResult, response: Response) -> IngestOut:
     response.status_code = 200 if result.status == "unchanged" else 201
-    return _out(result)
+    return ingest_out(result)
 
 
-def _out(result: IngestResult) -> IngestOut:
+def ingest_out(result: IngestResult) -> IngestOut:
     return IngestOut(
-        id=result.article_id, title=result.title, status=result.status, sections=result.sections, chunks=result.chunks
+        id=result.article_id, title=result.title, status=result.status, sections=result.sections, chunks=result.chunks,
+        url=result.url or None, aliased_url=result.aliased or None,
     )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from index.embedding import Embedder
-from index.store import ArticleStore
+from index.store import ArticleStore, SearchFilters
 from server.components.llm import ChatLLM
 from server.services import followup
 from server.services.confidence import CONFIDENCE, ConfidenceModel, Features
@@ -63,17 +63,19 @@ class AnswerService:
         self.search.check_articles(article_ids)
 
     def find(
-        self, asked: str, history: History = (), article_ids: list[str] | None = None, top_k: int | None = None
+        self, asked: str, history: History = (), article_ids: list[str] | None = None, top_k: int | None = None,
+        filters: SearchFilters | None = None,
     ) -> Passages:
         """The passages an answer to `asked` is built from, with their evidence (bench and calibrate
-        read it here)."""
+        read it here); `filters`: only articles published then, by those sources."""
         question = followup.resolve(asked, history, self.llm)
-        return self.search.find(question, article_ids, top_k or self.top_k)
+        return self.search.find(question, article_ids, top_k or self.top_k, filters)
 
     def ask(
-        self, asked: str, history: History = (), article_ids: list[str] | None = None, top_k: int | None = None
+        self, asked: str, history: History = (), article_ids: list[str] | None = None, top_k: int | None = None,
+        filters: SearchFilters | None = None,
     ) -> Answer:
-        found = self.find(asked, history, article_ids, top_k)
+        found = self.find(asked, history, article_ids, top_k, filters)
         if (answer := self._without_llm(found, history)) is None:
             assert self.llm_answers is not None
             try:
@@ -83,10 +85,11 @@ class AnswerService:
         return self._rated(answer, found)
 
     def ask_stream(
-        self, asked: str, history: History = (), article_ids: list[str] | None = None, top_k: int | None = None
+        self, asked: str, history: History = (), article_ids: list[str] | None = None, top_k: int | None = None,
+        filters: SearchFilters | None = None,
     ) -> Iterator[StreamEvent]:
         """`CitationsEvent`, then `DeltaEvent`s, then `DoneEvent` with the same answer as `ask`."""
-        found = self.find(asked, history, article_ids, top_k)
+        found = self.find(asked, history, article_ids, top_k, filters)
         if (answer := self._without_llm(found, history)) is not None:
             yield CitationsEvent(answer.citations)
             for piece in word_pieces(answer.answer):

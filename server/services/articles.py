@@ -1,19 +1,22 @@
-"""The articles service: list, read, add, delete and count the indexed articles, and seed the bundled
-sample. The HTTP routers and the CLI both call it; it wraps the ingestion service and the store and
-returns plain records, so neither needs to know about either."""
+"""The articles service: list, read, add (as text, as a file, or by URL), delete and count the indexed
+articles, and seed the bundled sample. The HTTP routers, the feeds service and the CLI call it; it wraps
+the ingestion service, the fetcher and the store and returns plain records, so none of them needs to
+know about those."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from index.ingest import ARTICLE_ID_PATTERN, ArticleInput, IngestionService, IngestResult, Outcome
+from index.metadata import ArticleMeta
 from index.parsing import FORMATS, ArticleError, format_of_file
 from index.store import ArticleRecord, ArticleStore
 from index.text import SECTION_SEPARATOR
+from server.components.fetch import FetchedPage, Fetcher, FetchError
 
 __all__ = [
     "ARTICLE_ID_PATTERN",
@@ -26,10 +29,12 @@ __all__ = [
     "ArticleNotFound",
     "ArticleService",
     "ArticleTooLarge",
+    "FetchError",
     "IndexStats",
     "IngestResult",
     "Outcome",
     "SectionSpan",
+    "UrlInput",
     "format_of_file",
 ]
 
@@ -51,12 +56,27 @@ class ArticleTooLarge(ValueError):
 
 
 @dataclass(frozen=True)
+class UrlInput:
+    """An article to fetch from the web: a news page's URL."""
+
+    url: str
+    article_id: str | None = None  # default: from the page's canonical URL
+    title: str | None = None  # default: the page's
+    meta: ArticleMeta | None = None  # known from elsewhere (a feed entry); the page's own wins
+
+
+@dataclass(frozen=True)
 class ArticleInfo:
     id: str
     title: str
     sections: int
     chunks: int
     ingested_at: str
+    # Its publication ("" when unknown, as for pasted text); `source` is the publication's name.
+    url: str = ""
+    source: str = ""
+    author: str = ""
+    published: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,11 @@ class ArticleContent:
     ingested_at: str
     text: str
     sections: list[SectionSpan]
+    url: str = ""
+    source: str = ""
+    author: str = ""
+    published: str = ""
+    aliases: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,9 +120,11 @@ class ArticleService:
         max_upload_bytes: int,
         seed_sample: bool = True,
         legacy_seed_marker: Path | None = None,
+        fetcher: Fetcher | None = None,
     ):
         self.store = store
         self.ingestion = ingestion
+        self.fetcher = fetcher
         self.max_upload_bytes = max_upload_bytes
         self._seed_sample = seed_sample
         # Before the marker lived in the store, it was this file in the data directory.
@@ -116,7 +143,8 @@ class ArticleService:
                         s["end"])
             for s in record.sections
         ]
-        return ArticleContent(record.id, record.title, record.format, record.ingested_at, record.text, sections)
+        return ArticleContent(record.id, record.title, record.format, record.ingested_at, record.text, sections,
+                              record.url, record.site, record.author, record.published, list(record.aliases))
 
     def counts(self) -> tuple[int, int]:
         """(articles, chunks)."""
@@ -141,12 +169,53 @@ class ArticleService:
         the default id. Raises ArticleError for an unusable file."""
         return self.ingestion.ingest_bytes(data, filename, article_id=article_id, title=title, source=source)
 
+    def add_url(
+        self, url: str, *, article_id: str | None = None, title: str | None = None, meta: ArticleMeta | None = None
+    ) -> IngestResult:
+        """Fetch a news page and add or replace its article (index/ingest.py: extracted, with its metadata;
+        its id from its canonical URL unless given; a copy of an indexed article becomes its alias).
+        Raises FetchError (server/components/fetch.py) when the page cannot be had, ArticleError when it
+        holds no article."""
+        return self.ingestion.ingest_one(self._page_input(self._fetch(url), article_id, title, meta))
+
     def add_many(
-        self, items: Iterable[ArticleInput], on_done: Callable[[int, Outcome], None] | None = None
+        self, items: Iterable[ArticleInput | UrlInput], on_done: Callable[[int, Outcome], None] | None = None
     ) -> list[Outcome]:
-        """Add or replace several articles, embedded together (much faster than one by one). Each gets
-        its IngestResult, or the ArticleError that refused it; `on_done(index, outcome)` reports progress."""
-        return self.ingestion.ingest_many(items, on_done)
+        """Add or replace several articles, embedded together (much faster than one by one); the pages of
+        URL items are fetched first, one at a time. Each gets its IngestResult, or the ArticleError (a
+        FetchError for a page that could not be had) that refused it; `on_done(index, outcome)` reports
+        progress."""
+        outcomes: dict[int, Outcome] = {}
+        positions: list[int] = []  # the index in `items` of each article handed to the ingestion
+
+        def report(index: int, outcome: Outcome) -> None:
+            outcomes[index] = outcome
+            if on_done:
+                on_done(index, outcome)
+
+        def inputs() -> Iterable[ArticleInput]:
+            for index, item in enumerate(items):
+                if isinstance(item, UrlInput):
+                    try:
+                        item = self._page_input(self._fetch(item.url), item.article_id, item.title, item.meta)
+                    except FetchError as exc:
+                        report(index, exc)
+                        continue
+                positions.append(index)
+                yield item
+
+        self.ingestion.ingest_many(inputs(), lambda j, outcome: report(positions[j], outcome))
+        return [outcomes[i] for i in sorted(outcomes)]
+
+    def _fetch(self, url: str) -> FetchedPage:
+        if self.fetcher is None:
+            raise FetchError("this service was built without a fetcher: it cannot add articles by URL")
+        return self.fetcher.fetch(url, "page")
+
+    @staticmethod
+    def _page_input(page: FetchedPage, article_id: str | None, title: str | None,
+                    meta: ArticleMeta | None) -> ArticleInput:
+        return ArticleInput(page.text(), None, "html", article_id, title, page.url, page_url=page.url, meta=meta)
 
     def add_upload(
         self, data: bytes, filename: str, *, article_id: str | None = None, title: str | None = None
@@ -182,4 +251,5 @@ class ArticleService:
 
 
 def _info(record: ArticleRecord) -> ArticleInfo:
-    return ArticleInfo(record.id, record.title, record.section_count, record.chunk_count, record.ingested_at)
+    return ArticleInfo(record.id, record.title, record.section_count, record.chunk_count, record.ingested_at,
+                       record.url, record.site, record.author, record.published)

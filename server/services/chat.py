@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from index.store import SearchFilters
 from server.limits import MAX_HISTORY_TURNS, MAX_TURN_CHARS, question_error
 from server.services.answering import AnswerService
 from server.services.results import Answer, CitationsEvent, DeltaEvent, DoneEvent
@@ -98,20 +99,22 @@ class ChatService:
         self.answers = answers
 
     def reply(
-        self, messages: Sequence[tuple[str, str]], article_ids: list[str] | None = None, top_k: int | None = None
+        self, messages: Sequence[tuple[str, str]], article_ids: list[str] | None = None, top_k: int | None = None,
+        filters: SearchFilters | None = None,
     ) -> ChatReply:
         chat = conversation(messages)
-        answer = self.answers.ask(chat.question, chat.history, article_ids, top_k)
+        answer = self.answers.ask(chat.question, chat.history, article_ids, top_k, filters)
         return ChatReply(answer, answer.answer, Usage(chat.prompt_tokens, approximate_tokens(answer.answer)))
 
     def stream(
-        self, messages: Sequence[tuple[str, str]], article_ids: list[str] | None = None, top_k: int | None = None
+        self, messages: Sequence[tuple[str, str]], article_ids: list[str] | None = None, top_k: int | None = None,
+        filters: SearchFilters | None = None,
     ) -> Iterator[ChatEvent]:
         """`CitationsEvent`, `DeltaEvent`s, then the `ChatReply`. The request is checked now (a
         `ChatRequestError`, unknown articles), before the first event is asked for."""
         chat = conversation(messages)
         self.answers.check_articles(article_ids)
-        return self._events(chat, self.answers.ask_stream(chat.question, chat.history, article_ids, top_k))
+        return self._events(chat, self.answers.ask_stream(chat.question, chat.history, article_ids, top_k, filters))
 
     def _events(self, chat: Conversation, events: Iterator[CitationsEvent | DeltaEvent | DoneEvent]
                 ) -> Iterator[ChatEvent]:

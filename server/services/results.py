@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from index.metadata import parse_datetime
 from index.store import ScoredChunk
 
 Mode = Literal["extractive", "llm"]
@@ -27,11 +28,16 @@ class Citation:
     start: int
     end: int
     score: float
+    # Where and when its article was published; None when unknown (pasted text, an article indexed
+    # before metadata was kept).
+    published: str | None = None
+    source: str | None = None
+    url: str | None = None
 
     @classmethod
     def of(cls, n: int, chunk: ScoredChunk) -> Citation:
         return cls(n, chunk.article_id, chunk.title, chunk.section, chunk.text, chunk.start, chunk.end,
-                   round(chunk.score, 4))
+                   round(chunk.score, 4), chunk.published or None, chunk.source or None, chunk.url or None)
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,16 @@ class Answer:
     warnings: list[str] = field(default_factory=list)
     confidence: float = 0.0  # the probability that it is right (see confidence.py)
     verified: Verified | None = None  # LLM answers only
+
+
+def publication_label(chunk: ScoredChunk) -> str:
+    """Where and when a passage's article was published, in words ("The Harbour Gazette, 4 March 2025"):
+    the LLM reads it in the passage's header, and the support check counts it as said by the passage.
+    "" when neither is known."""
+    parts = [chunk.source] if chunk.source else []
+    if chunk.published and (when := parse_datetime(chunk.published)) is not None:
+        parts.append(f"{when.day} {when:%B} {when.year}")
+    return ", ".join(parts)
 
 
 def citations(chunks: list[ScoredChunk], numbers: list[int] | None = None) -> list[Citation]:

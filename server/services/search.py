@@ -8,7 +8,7 @@ import numpy as np
 
 from index.embedding import Embedder
 from index.retrieval import HybridRetriever
-from index.store import ArticleStore, ScoredChunk, SentenceVector
+from index.store import ArticleStore, ScoredChunk, SearchFilters, SentenceVector
 from index.text import content_stems, innermost_heading
 from server.limits import echo_ids
 from server.services.confidence import kind_missing
@@ -72,11 +72,15 @@ class PassageSearch:
         if missing:
             raise UnknownArticles(missing)
 
-    def find(self, question: Question, article_ids: list[str] | None, top_k: int) -> Passages:
+    def find(
+        self, question: Question, article_ids: list[str] | None, top_k: int, filters: SearchFilters | None = None
+    ) -> Passages:
+        """The passages for `question` among the articles of `article_ids` (all when None) that `filters`
+        accept (published when, by whom)."""
         self.check_articles(article_ids)
         embedding = np.asarray(self.embedder.embed_query(question.search_text), dtype=np.float32)
         for _ in range(READ_ATTEMPTS):
-            found = self.retriever.retrieve(embedding.tolist(), question.search_text, top_k, article_ids)
+            found = self.retriever.retrieve(embedding.tolist(), question.search_text, top_k, article_ids, filters)
             sentences = self.store.sentences_of([c.id for c in found.chunks])
             consistent = _one_version_each(found.chunks, sentences)
             if len(consistent) == len(found.chunks):

@@ -41,6 +41,7 @@ from index.embedding import Embedder
 from index.sentences import split_sentences
 from index.store import ScoredChunk
 from index.text import STOPWORDS, content_stems, stem_all
+from server.services.results import publication_label
 from server.services.scoring import ScoredSentence
 
 MARKERS_RE = re.compile(r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]")
@@ -208,7 +209,8 @@ class SupportChecker:
         if not stems or claim.rstrip().endswith(":"):  # "The two crossings were:" leads in, states nothing
             return Verdict(False, (), "no content")
         chosen = [chunks[n - 1] for n in passages]
-        said = " ".join(f"{c.title} {c.section} {c.text}" for c in chosen)
+        # The header of a passage (its article's title, section, publication and date) is said by it too.
+        said = " ".join(f"{c.title} {c.section} {publication_label(c)} {c.text}" for c in chosen)
         if not numbers(claim) <= numbers(said):
             return Verdict(False, (), "number")
         if not _names_found(names(claim), said, question):
