@@ -14,6 +14,7 @@ from index.ingest import ARTICLE_ID_PATTERN, ArticleInput, IngestionService, Ing
 from index.parsing import FORMATS, ArticleError, format_of_file
 from index.store import ArticleRecord, ArticleStore
 from index.text import SECTION_SEPARATOR
+from server.services.outline import Heading, headings, outline
 
 __all__ = [
     "ARTICLE_ID_PATTERN",
@@ -24,8 +25,10 @@ __all__ = [
     "ArticleInfo",
     "ArticleInput",
     "ArticleNotFound",
+    "ArticleOutline",
     "ArticleService",
     "ArticleTooLarge",
+    "Heading",
     "IndexStats",
     "IngestResult",
     "Outcome",
@@ -76,6 +79,19 @@ class ArticleContent:
     ingested_at: str
     text: str
     sections: list[SectionSpan]
+    headings: list[Heading]
+
+
+@dataclass(frozen=True)
+class ArticleOutline:
+    """What a client needs to suggest questions or draw a table of contents, without the text."""
+
+    id: str
+    title: str
+    ingested_at: str
+    lede: str  # the first sentence
+    headings: list[Heading]
+    names: list[str]  # the names it mentions most
 
 
 @dataclass(frozen=True)
@@ -116,7 +132,13 @@ class ArticleService:
                         s["end"])
             for s in record.sections
         ]
-        return ArticleContent(record.id, record.title, record.format, record.ingested_at, record.text, sections)
+        return ArticleContent(record.id, record.title, record.format, record.ingested_at, record.text, sections,
+                              headings(record.text, sections))
+
+    def outline(self, article_id: str) -> ArticleOutline:
+        article = self.get(article_id)
+        found = outline(article.text, article.sections)
+        return ArticleOutline(article.id, article.title, article.ingested_at, found.lede, found.headings, found.names)
 
     def counts(self) -> tuple[int, int]:
         """(articles, chunks)."""
