@@ -110,8 +110,6 @@ def test_streaming_keeps_the_readers_place(page, sample_server, paced):
 
 
 def test_stop_aborts_and_a_question_sent_meanwhile_waits_its_turn(page, paced):
-    aborted: list[str] = []
-    page.on("requestfailed", lambda r: r.url.endswith("/ask/stream") and aborted.append(r.failure or ""))
     streams: list[str] = []
     page.on("request", lambda r: r.url.endswith("/ask/stream") and streams.append(json.loads(r.post_data)["question"]))
     paced.seconds = 0.4
@@ -134,11 +132,12 @@ def test_stop_aborts_and_a_question_sent_meanwhile_waits_its_turn(page, paced):
     page.fill("#question", "")
 
     paced.seconds = 0.05
-    page.click("#stop")
+    with page.expect_event("requestfailed", lambda r: r.url.endswith("/ask/stream")) as aborted:
+        page.click("#stop")
+    assert "ABORTED" in (aborted.value.failure or "")  # the request itself was cancelled
     first = page.locator(".turn").first
     expect(first).to_contain_text("You stopped this answer.")
     stopped_text = first.locator(".answer-text").inner_text()
-    assert aborted and "ABORTED" in aborted[0]  # the request itself was cancelled
     assert first.locator(".chip").count() < 2  # cut short: the whole answer cites two passages
     expect(first.locator("text=Retry")).to_be_visible()
 

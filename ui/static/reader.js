@@ -31,7 +31,19 @@ export function openArticle(id, title, opener) {
 
 export function closeReader() {
   if (!dialog.open) return;
-  dialog.close(); // the "close" listener below puts focus back
+  dialog.close();
+  closed(); // now: the "close" event comes later, after what the reader may have done meanwhile
+}
+
+// Back to the chat: the focus goes back where the reader came from.
+function closed() {
+  if (dialog.open || !state) return; // reopened in the other form, or done already
+  layout.classList.remove("reading");
+  markCurrent(null);
+  const opener = state.opener;
+  state = null;
+  if (opener?.isConnected && opener.offsetParent !== null) opener.focus();
+  else $("question").focus();
 }
 
 async function load(id) {
@@ -170,14 +182,6 @@ wide.addEventListener("change", () => {
   dialog.close();
   open();
 });
-dialog.addEventListener("close", () => {
-  if (dialog.open) return; // reopened in the other form
-  layout.classList.remove("reading");
-  markCurrent(null);
-  const opener = state?.opener;
-  state = null;
-  if (opener?.isConnected && opener.offsetParent !== null) opener.focus();
-  else $("question").focus();
-});
+dialog.addEventListener("close", closed); // Escape on the sheet, which the browser closes itself
 // A click on the backdrop of the sheet (outside its content) closes it.
 dialog.addEventListener("click", (event) => { if (event.target === dialog) closeReader(); });

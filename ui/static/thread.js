@@ -262,17 +262,19 @@ thread.addEventListener("click", (event) => {
 
 thread.addEventListener("keydown", (event) => {
   const target = event.target;
-  if (target.matches(".chip")) rove(event, [...target.parentElement.querySelectorAll(".chip")]);
-  else if (target.matches(".source-card, .closest-line")) rove(event, [...target.parentElement.children]);
+  if (target.matches(".chip")) {
+    if (rove(event, [...target.parentElement.querySelectorAll(".chip")])) previewFocused();
+  } else if (target.matches(".source-card, .closest-line")) rove(event, [...target.parentElement.children]);
 });
 
-// Focus moved by the arrow keys lands on the new chip: its preview follows.
-thread.addEventListener("focusin", (event) => {
-  if (event.target.matches(".chip")) {
-    const ref = refs.get(event.target);
-    showPreview(event.target, ref, isRemoved(ref.citation.article_id));
-  }
-});
+// A chip with the keyboard focus shows its preview (and the arrow keys move it from chip to chip).
+function previewFocused() {
+  const chip = document.activeElement;
+  if (!chip?.matches(".chip") || previewOwner() === chip && previewOpen()) return;
+  const ref = refs.get(chip);
+  showPreview(chip, ref, isRemoved(ref.citation.article_id));
+}
+thread.addEventListener("focusin", previewFocused);
 thread.addEventListener("focusout", (event) => {
   if (event.target.matches(".chip") && previewOwner() === event.target) hidePreview();
 });
