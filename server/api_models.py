@@ -283,6 +283,13 @@ class SectionOut(BaseModel):
     end: int
 
 
+class HeadingOut(BaseModel):
+    title: str
+    level: int = Field(..., ge=1, description="1 for a top-level heading, 2 for a heading under it, and so on.")
+    start: int = Field(..., description="The heading is the article text at [start, end).")
+    end: int
+
+
 class ArticleDetail(Publication):
     id: str
     title: str
@@ -292,6 +299,7 @@ class ArticleDetail(Publication):
     sections: list[SectionOut]
     aliases: list[str] = Field(
         default_factory=list, description="Other URLs of the same story (syndicated copies found near-identical).")
+    headings: list[HeadingOut] = Field(..., description="Every heading of the text, in order, with its level.")
 
 
 class FeedIn(BaseModel):
@@ -332,6 +340,17 @@ class FeedRunOut(BaseModel):
     seen: int
     failed: int
     deferred: int
+
+
+class ArticleOutline(BaseModel):
+    id: str
+    title: str
+    ingested_at: str
+    lede: str = Field(..., description="The article's first sentence (cut with … past 300 characters).")
+    headings: list[HeadingOut] = Field(..., description="Every heading, in order, with its level; none for an "
+                                       "article without headings.")
+    names: list[str] = Field(..., description="Up to 8 names (people, places, organisations) the article "
+                             "mentions most: those of two or more words first.")
 
 
 class Health(BaseModel):

@@ -3,6 +3,7 @@ directories, and the real app served by uvicorn on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -80,8 +81,31 @@ def make_container(tmp_path_factory, embedder):
     return make
 
 
+class StreamPace:
+    """Around the app: sends each piece of a /ask/stream response `seconds` after the previous one, as an
+    LLM writing its answer does, so that browser tests can scroll, stop or reload mid-answer, every time
+    at the same point. 0 (the default) passes everything through as it comes."""
+
+    def __init__(self, app):
+        self.app = app
+        self.seconds = 0.0
+
+    async def __call__(self, scope, receive, send) -> None:
+        seconds = self.seconds
+        if scope["type"] != "http" or scope["path"] != "/ask/stream" or not seconds:
+            await self.app(scope, receive, send)
+            return
+
+        async def paced(message) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                await asyncio.sleep(seconds)
+            await send(message)
+
+        await self.app(scope, receive, paced)
+
+
 class LiveServer:
-    """The app on a real uvicorn server in a background thread."""
+    """The app on a real uvicorn server in a background thread; `pace.seconds` slows its answer streams."""
 
     def __init__(self, container: Container):
         self.container = container
@@ -90,7 +114,8 @@ class LiveServer:
         self.port = sock.getsockname()[1]
         sock.close()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(container=container), host="127.0.0.1", port=self.port, log_level="warning")
+        self.pace = StreamPace(create_app(container=container))
+        config = uvicorn.Config(self.pace, host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import httpx
 import pytest
@@ -160,6 +161,77 @@ def test_articles_listing_and_detail(api):
     assert detail["text"][logistics["start"] : logistics["end"]].startswith("The exchange operation commenced")
     assert detail["text"][logistics["heading_start"] :].startswith("Location and Logistics")
     assert detail["sections"][0]["path"] == []  # the lede
+
+
+def test_article_outline_headings_with_levels_first_sentence_and_names(api):
+    detail = api.get(f"/articles/{SAMPLE_ID}").json()
+    outline = api.get(f"/articles/{SAMPLE_ID}/outline").json()
+    assert outline["title"] == "Ukraine Russia Prisoner Exchange"
+    assert outline["headings"] == detail["headings"]
+    levels = {h["title"]: h["level"] for h in outline["headings"]}
+    assert levels["Operation of the Prisoner Exchange"] == 1 and levels["Location and Logistics"] == 2
+    assert len(levels) == 24  # 5 parts over 19 sections
+    assert all(detail["text"][h["start"] : h["end"]] == h["title"] for h in outline["headings"])
+    assert outline["lede"].startswith("CHERNIHIV REGION, Ukraine — In a rare sign of cooperation")
+    assert outline["lede"].endswith("at the Belarus border crossing in northern Ukraine.")
+    assert {"Turkish Foreign Minister Hakan Fidan", "Dmitry Peskov"} <= set(outline["names"])
+    assert not set(outline["names"]) & set(levels)
+    # Light: what a client needs to suggest questions, not the text (~10 KB).
+    assert len(api.get(f"/articles/{SAMPLE_ID}/outline").content) * 4 < len(api.get(f"/articles/{SAMPLE_ID}").content)
+    missing = api.get("/articles/no-such-article/outline")
+    assert missing.status_code == 404 and "no-such-article" in missing.json()["error"]
+
+
+def test_outline_of_nested_markdown_and_of_an_article_without_headings(api):
+    nested = {"id": "test-outline", "format": "markdown", "text": "# Harbour news\n\n## Ferries\n\n### Night ferry\n\n"
+              "The night ferry to Oslo leaves at 22:15.\n\n### Day ferry\n\nThe Skerry ferry runs hourly.\n\n"
+              "## Weather\n\nCaptain Ingrid Solberg expects calm seas. Ingrid Solberg sails at dawn.\n"}
+    plain = {"id": "test-plain", "text": "the allotment garden show drew three hundred growers this year.\n",
+             "title": "Allotment prizes"}
+    try:
+        for doc in (nested, plain):
+            assert api.post("/articles", json=doc).status_code == 201
+        outline = api.get("/articles/test-outline/outline").json()
+        # "Ferries" has no paragraph of its own: still a level-1 heading over its two sections.
+        assert [(h["title"], h["level"]) for h in outline["headings"]] == [
+            ("Ferries", 1), ("Night ferry", 2), ("Day ferry", 2), ("Weather", 1)]
+        assert outline["lede"] == "The night ferry to Oslo leaves at 22:15."
+        assert outline["names"][0] == "Ingrid Solberg"
+        plain_outline = api.get("/articles/test-plain/outline").json()
+        assert plain_outline["headings"] == [] and plain_outline["names"] == []
+        assert plain_outline["lede"] == "the allotment garden show drew three hundred growers this year."
+    finally:
+        for doc in (nested, plain):
+            api.delete(f"/articles/{doc['id']}")
+
+
+def test_web_ui_files_are_compressed_and_answer_streams_are_not(api, sample_server):
+    for path in ("/", "/ui/app.js", "/ui/app.css"):
+        compressed = api.get(path, headers={"Accept-Encoding": "gzip"})
+        assert compressed.headers["content-encoding"] == "gzip", path
+        plain = api.get(path, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == compressed.content
+        assert compressed.num_bytes_downloaded * 2 < len(plain.content), path  # under half the bytes
+    icon = api.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert '<link rel="icon" href="/ui/favicon.svg"' in api.get("/").text
+
+    # A stream is sent as it is written, uncompressed, even to a client that accepts gzip.
+    sample_server.pace.seconds = 0.3
+    try:
+        arrived: list[tuple[float, str]] = []
+        started = time.monotonic()
+        with api.stream("POST", "/ask/stream", json={"question": "How far apart were the two border crossings?"},
+                        headers={"Accept-Encoding": "gzip"}) as response:
+            assert "content-encoding" not in response.headers
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    arrived.append((time.monotonic() - started, line[7:]))
+    finally:
+        sample_server.pace.seconds = 0
+    first_delta = next(t for t, name in arrived if name == "delta")
+    assert arrived[-1][1] == "done" and arrived[-1][0] - first_delta > 0.6, arrived
 
 
 def test_post_article_new_unchanged_updated_and_delete(api):

@@ -257,6 +257,8 @@ def test_the_image_environment_builds_and_answers(tmp_path):
         names = archive.namelist()
         metadata = email.parser.Parser().parsestr(archive.read("articlechat-0.1.0.dist-info/METADATA").decode())
     assert "index/data/ukraine-russia-prisoner-exchange.txt" in names and "ui/static/index.html" in names
+    web_ui = {f"ui/static/{file.name}" for file in (ROOT / "ui" / "static").iterdir()}
+    assert web_ui <= set(names), f"the web UI would miss {sorted(web_ui - set(names))}"  # its modules, its icon
     installs = [r for r in metadata.get_all("Requires-Dist") or [] if "extra ==" not in r]
     assert _requirement_keys(requirements) == _requirement_keys(installs), "the image installs other dependencies"
 

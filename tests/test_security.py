@@ -87,6 +87,7 @@ def test_protect_reads_needs_the_key_everywhere_but_health_ui_and_docs(serve):
     with server.client() as client:
         chat = {"messages": [{"role": "user", "content": "When does the ferry leave?"}]}
         reads = [("GET", "/articles", None), ("GET", "/articles/guarded", None), ("GET", "/feeds", None),
+                 ("GET", "/articles/guarded/outline", None),
                  ("POST", "/ask", {"question": "When does the ferry leave?"}),
                  ("POST", "/ask/stream", {"question": "When does the ferry leave?"}),
                  ("POST", "/v1/chat/completions", chat), ("POST", "/v1/chat/completions", {**chat, "stream": True}),
@@ -99,7 +100,7 @@ def test_protect_reads_needs_the_key_everywhere_but_health_ui_and_docs(serve):
         assert client.post("/articles", json=ARTICLE, headers=bearer(KEY)).status_code == 201
         for method, path, body in reads:
             assert client.request(method, path, json=body, headers=bearer(KEY)).status_code == 200, path
-        for path in ("/healthz", "/", "/ui/app.js", "/docs", "/redoc", "/openapi.json"):
+        for path in ("/healthz", "/", "/ui/app.js", "/favicon.ico", "/docs", "/redoc", "/openapi.json"):
             assert client.get(path).status_code == 200, path
 
 
@@ -311,7 +312,8 @@ def security_of(schema: dict) -> dict[str, list | None]:
 def test_openapi_lists_the_key_on_the_protected_operations(serve, sample_server):
     writes = {"POST /articles", "POST /articles/upload", "POST /articles/batch", "DELETE /articles/{article_id}",
               "POST /feeds", "DELETE /feeds/{feed_id}"}
-    reads = {"GET /articles", "GET /articles/{article_id}", "GET /feeds", "POST /ask", "POST /ask/stream",
+    reads = {"GET /articles", "GET /articles/{article_id}", "GET /articles/{article_id}/outline", "GET /feeds",
+             "POST /ask", "POST /ask/stream",
              "POST /v1/chat/completions", "GET /v1/models", "GET /v1/models/{model_id}"}
     with serve(api_key=KEY).client() as client:
         schema = client.get("/openapi.json").json()

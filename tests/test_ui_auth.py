@@ -3,7 +3,7 @@ a refused write asks for the key, then goes through; the key goes with every req
 
 from __future__ import annotations
 
-from tests.test_ui import expect, shot
+from tests.ui_support import expect, shot
 
 KEY = "ui-key-3b9e"
 KEY_STORAGE = "sessionStorage.getItem('articlechat.apikey')"
@@ -22,6 +22,7 @@ def test_adding_an_article_asks_for_the_key_then_succeeds(browser, make_containe
     expect(key_dialog).to_be_hidden()
 
     # A wrong key: the write is refused with the server's reason, and the key is not kept.
+    page.click("#add-details summary")
     page.fill("#add-text", "Harbour news\n\nThe ferry to Skerry now leaves at 7:15 every morning.\n")
     page.click("#add-submit")
     expect(key_dialog).to_be_visible()

@@ -10,11 +10,13 @@ from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 from server.api_models import (
     ArticleDetail,
     ArticleIn,
+    ArticleOutline,
     ArticlesBatchIn,
     ArticlesBatchOut,
     ArticleSummary,
     BatchItemOut,
     ErrorBody,
+    HeadingOut,
     IngestOut,
     SectionOut,
 )
@@ -69,7 +71,23 @@ def get_article(article_id: str, articles: ArticlesDep) -> ArticleDetail:
         text=article.text,
         sections=[SectionOut(**asdict(s)) for s in article.sections],
         aliases=article.aliases,
+        headings=[HeadingOut(**asdict(h)) for h in article.headings],
         **fields,
+    )
+
+
+@router.get("/{article_id}/outline", response_model=ArticleOutline, responses=NOT_FOUND)
+def get_outline(article_id: str, articles: ArticlesDep) -> ArticleOutline:
+    """An article without its text: its first sentence, its headings with their levels and the names it
+    mentions most, to suggest questions or list its sections (a few hundred bytes to a few KB)."""
+    outline = articles.outline(article_id)
+    return ArticleOutline(
+        id=outline.id,
+        title=outline.title,
+        ingested_at=outline.ingested_at,
+        lede=outline.lede,
+        headings=[HeadingOut(**asdict(h)) for h in outline.headings],
+        names=outline.names,
     )
 
 

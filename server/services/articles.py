@@ -17,6 +17,7 @@ from index.parsing import FORMATS, ArticleError, format_of_file
 from index.store import ArticleRecord, ArticleStore
 from index.text import SECTION_SEPARATOR
 from server.components.fetch import FetchedPage, Fetcher, FetchError
+from server.services.outline import Heading, headings, outline
 
 __all__ = [
     "ARTICLE_ID_PATTERN",
@@ -27,9 +28,11 @@ __all__ = [
     "ArticleInfo",
     "ArticleInput",
     "ArticleNotFound",
+    "ArticleOutline",
     "ArticleService",
     "ArticleTooLarge",
     "FetchError",
+    "Heading",
     "IndexStats",
     "IngestResult",
     "Outcome",
@@ -96,11 +99,24 @@ class ArticleContent:
     ingested_at: str
     text: str
     sections: list[SectionSpan]
+    headings: list[Heading]
     url: str = ""
     source: str = ""
     author: str = ""
     published: str = ""
     aliases: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ArticleOutline:
+    """What a client needs to suggest questions or draw a table of contents, without the text."""
+
+    id: str
+    title: str
+    ingested_at: str
+    lede: str  # the first sentence
+    headings: list[Heading]
+    names: list[str]  # the names it mentions most
 
 
 @dataclass(frozen=True)
@@ -144,7 +160,13 @@ class ArticleService:
             for s in record.sections
         ]
         return ArticleContent(record.id, record.title, record.format, record.ingested_at, record.text, sections,
-                              record.url, record.site, record.author, record.published, list(record.aliases))
+                              headings(record.text, sections), record.url, record.site, record.author,
+                              record.published, list(record.aliases))
+
+    def outline(self, article_id: str) -> ArticleOutline:
+        article = self.get(article_id)
+        found = outline(article.text, article.sections)
+        return ArticleOutline(article.id, article.title, article.ingested_at, found.lede, found.headings, found.names)
 
     def counts(self) -> tuple[int, int]:
         """(articles, chunks)."""
