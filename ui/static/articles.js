@@ -1,6 +1,6 @@
-// The Articles panel: the indexed articles (uncheck one to leave it out of the search), adding one from
-// pasted text or a file, deleting one. Its results show next to the control that asked for them.
-import { $, el, loadJSON, plural, saveJSON } from "./dom.js";
+// The Articles panel: the indexed articles (uncheck one to leave it out of the search), adding one by its
+// web address, from pasted text or a file, deleting one. Its results show next to the control that asked for them.
+import { $, el, isWebURL, loadJSON, plural, publication, saveJSON } from "./dom.js";
 import { api, apiError, failure } from "./api.js";
 import { openArticle } from "./reader.js";
 
@@ -64,7 +64,7 @@ function articleItem(a) {
     el("div", {},
       el("label", { for: `use-${a.id}`, class: "visually-hidden" }, `Search ${a.title}`),
       el("button", { type: "button", class: "article-open", onclick: (e) => openArticle(a.id, a.title, e.currentTarget) }, a.title),
-      el("span", { class: "article-meta" }, `${plural(a.sections, "section")} · indexed ${when}`)),
+      el("span", { class: "article-meta" }, [publication(a), plural(a.sections, "section"), `indexed ${when}`].filter(Boolean).join(" · "))),
     el("button", { type: "button", "aria-label": `Delete ${a.title}`, onclick: () => deleteArticle(a) }, "Delete"));
 }
 
@@ -95,13 +95,20 @@ $("add-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const title = $("add-title").value.trim();
   const text = $("add-text").value;
+  // A lone web address pasted in the text box is a page to fetch, not an article's text.
+  const address = $("add-url").value.trim() || (isWebURL(text.trim()) ? text.trim() : "");
   const file = $("add-file").files[0];
   const errorLine = $("add-error");
   const status = $("add-status");
   errorLine.hidden = true;
-  // A file goes to the multipart upload endpoint, pasted text to the JSON one.
+  // A web address or pasted text goes to the JSON endpoint, a file to the multipart upload one.
+  const json = (body) => ({ method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify(title ? { ...body, title } : body) });
   let url, request;
-  if (file) {
+  if (address) {
+    url = "/articles";
+    request = json({ url: address });
+  } else if (file) {
     const form = new FormData();
     form.append("file", file);
     if (title) form.append("title", title);
@@ -109,22 +116,24 @@ $("add-form").addEventListener("submit", async (event) => {
     request = { method: "POST", body: form };
   } else if (text.trim()) {
     url = "/articles";
-    request = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(title ? { text, title } : { text }) };
+    request = json({ text });
   } else {
     status.textContent = "";
-    errorLine.textContent = "Paste the article's text or choose a file first.";
+    errorLine.textContent = "Give the page's web address, paste the article's text or choose a file first.";
     errorLine.hidden = false;
     return;
   }
   $("add-submit").disabled = true;
-  status.textContent = "Indexing…";
+  status.textContent = address ? "Fetching the page…" : "Indexing…";
   try {
     const response = await api(url, request);
     if (!response.ok) throw new Error(await apiError(response));
     const added = await response.json();
     $("add-form").reset();
     await loadArticles();
-    status.textContent = added.status === "unchanged"
+    status.textContent = added.aliased_url
+      ? `This story was already indexed as “${added.title}”: the page was not added again.`
+      : added.status === "unchanged"
       ? `“${added.title}” was already indexed as it is.`
       : `Indexed “${added.title}”: ${plural(added.sections, "section")}, ${plural(added.chunks, "passage")}.`;
   } catch (err) {

@@ -55,3 +55,20 @@ export function rove(event, items) {
   items[next].focus();
   return true;
 }
+
+// An ISO date from the API ("2025-03-04", or a date-time "2025-03-04T06:30:00Z") in the reader's locale:
+// "4 Mar 2025" (en-GB), "Mar 4, 2025" (en-US). A day alone is that day wherever the reader is; a date-time
+// is the day in the reader's time zone. "" when there is none or it cannot be read.
+export function formatDate(iso) {
+  if (typeof iso !== "string" || !iso) return "";
+  const dayOnly = /^\d{4}-\d{2}-\d{2}$/.test(iso);
+  const date = new Date(dayOnly ? `${iso}T00:00:00Z` : iso);
+  if (Number.isNaN(date.getTime())) return "";
+  return date.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric", ...(dayOnly ? { timeZone: "UTC" } : {}) });
+}
+
+// "The Harbour Gazette · 4 Mar 2025", either alone, or "" when neither is known.
+export const publication = (item) => [item?.source, formatDate(item?.published)].filter(Boolean).join(" · ");
+
+// Only a web address is ever made a link (never a javascript: or data: URL).
+export const isWebURL = (url) => typeof url === "string" && /^https?:\/\/\S+$/i.test(url);

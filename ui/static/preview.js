@@ -1,7 +1,7 @@
 // The preview of a citation chip: hovering or focusing [n] shows the sentence of the passage that the
 // answer's sentence rests on (or says the article was removed), without opening the article. It stays
 // while the pointer is over it, and Escape hides it.
-import { $, el } from "./dom.js";
+import { $, el, publication } from "./dom.js";
 import { supportOf } from "./quotes.js";
 
 const box = $("preview");
@@ -30,6 +30,7 @@ export function showPreview(button, ref, removed, delay = 0) {
     const { citation } = ref;
     box.replaceChildren(
       el("p", { class: "preview-head" }, `[${citation.n}] ${citationLabel(citation)}`),
+      ...(publication(citation) ? [el("p", { class: "preview-pub" }, publication(citation))] : []),
       removed ? el("p", { class: "preview-removed" }, "This article was removed.")
         : el("p", { class: "preview-quote" }, previewText(ref)));
     if (owner && owner !== button) owner.removeAttribute("aria-describedby");

@@ -2,7 +2,7 @@
 // sources are read); on a narrow one it is a sheet over the chat, closed by Escape, its Close button or
 // a tap on the backdrop. Opened from a citation, it marks the passage, marks the sentence the answer
 // rests on more strongly, and steps through the answer's other sources with Previous and Next.
-import { $, el } from "./dom.js";
+import { $, el, formatDate, isWebURL } from "./dom.js";
 import { getJSON } from "./api.js";
 import { supportOf, supportSpans } from "./quotes.js";
 
@@ -74,6 +74,7 @@ async function show() {
   }
   markCurrent(citation);
   note(null);
+  showMeta(null);
   const text = $("reader-text");
   text.replaceChildren(el("p", { class: "hint" }, "Loading the article…"));
   open();
@@ -93,6 +94,7 @@ async function show() {
   }
   if (request !== showing || state !== shown) return;
   $("reader-title").textContent = article.title;
+  showMeta(article);
   const marks = citation ? citationMarks(article, citation, shown) : [];
   text.replaceChildren(...articleBlocks(article, marks));
   const target = text.querySelector("mark.quote") || text.querySelector("mark");
@@ -124,6 +126,17 @@ function markCurrent(citation) {
   for (const node of document.querySelectorAll("#thread .current")) node.classList.remove("current");
   const turn = citation && state?.opener?.closest(".turn");
   if (turn) for (const node of turn.querySelectorAll(`[data-n="${citation.n}"]`)) node.classList.add("current");
+}
+
+// Where and when it was published, by whom, and a link to the page it came from (in a new tab), for
+// what is known of them: nothing for pasted text.
+function showMeta(article) {
+  const p = $("reader-meta");
+  const facts = article ? [article.source, article.author && `by ${article.author}`, formatDate(article.published)].filter(Boolean) : [];
+  const link = article && isWebURL(article.url) ? el("a", { href: article.url, target: "_blank", rel: "noopener noreferrer" },
+    "Open the original", el("span", { class: "visually-hidden" }, " (opens in a new tab)")) : null;
+  p.replaceChildren(...(facts.length ? [facts.join(" · ")] : []), ...(link ? [facts.length ? " · " : "", link] : []));
+  p.hidden = !facts.length && !link;
 }
 
 function note(message) {

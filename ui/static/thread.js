@@ -1,7 +1,7 @@
 // The conversation as the reader sees it. Each turn is built once; while an answer streams, only that
 // turn changes, and only by gaining text and chips, so a reader scrolled up or focused on an older
 // source keeps their place, and the live region announces what is new rather than the whole chat.
-import { $, el, rove } from "./dom.js";
+import { $, el, publication, rove } from "./dom.js";
 import {
   citationLabel, hidePreview, HIDE_DELAY_MS, placePreview, previewOpen, previewOwner, showPreview, SHOW_DELAY_MS,
 } from "./preview.js";
@@ -109,11 +109,12 @@ function sourceCards(turn, citations) {
   return el("div", { class: "sources", role: "toolbar", "aria-label": "Sources of this answer" },
     citations.map((c, i) => {
       const card = el("button", { type: "button", class: "source-card", tabIndex: i ? -1 : 0, "data-article": c.article_id,
-        "data-n": String(c.n), title: citationLabel(c) },
+        "data-n": String(c.n), title: [citationLabel(c), publication(c)].filter(Boolean).join("\n") },
         el("span", { class: "source-n" }, String(c.n)),
         el("span", { class: "source-body" },
           el("span", { class: "source-title" }, c.article_title),
-          el("span", { class: "source-where" }, sectionName(c))));
+          el("span", { class: "source-where" }, sectionName(c)),
+          publication(c) ? el("span", { class: "source-pub" }, publication(c)) : null));
       refs.set(card, { turn, citation: c, claim: "" });
       markCard(card);
       return card;
