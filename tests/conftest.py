@@ -21,6 +21,7 @@ from server.app import create_app
 from server.container import Container
 from server.settings import Settings
 from tests.news_server import NewsSite
+from tests.openai_standin import OpenAIStandin
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "index" / "data" / "ukraine-russia-prisoner-exchange.txt"
@@ -70,6 +71,13 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
     base = {"data_dir": data_dir, "openai_api_key": None, "openai_base_url": None, "chroma_host": None,
             "fetch_timeout": 3, "feeds": [], "feed_interval": None}
     return Settings(_env_file=None, **{**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def standin():
+    """An OpenAI-compatible stand-in LLM on 127.0.0.1 (tests/openai_standin.py): no real LLM runs in CI."""
+    with OpenAIStandin(model="standin-model") as server:
+        yield server
 
 
 @pytest.fixture

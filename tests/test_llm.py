@@ -14,16 +14,9 @@ import pytest
 
 from server.services.followup import resolve
 from tests.conftest import SAMPLE_ID
-from tests.openai_standin import OpenAIStandin
 from tests.test_api import ask, assert_citation_contract, read_sse
 
 QUESTION = "Who arranged the reception centers for returning prisoners?"
-
-
-@pytest.fixture(scope="module")
-def standin():
-    with OpenAIStandin(model="standin-model") as server:
-        yield server
 
 
 @pytest.fixture

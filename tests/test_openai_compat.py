@@ -15,7 +15,6 @@ from llama_index.llms.openai_like import OpenAILike
 from server.limits import MAX_HISTORY_TURNS, MAX_TURN_CHARS
 from server.services.results import CitationsEvent
 from tests.conftest import SAMPLE_ID
-from tests.openai_standin import OpenAIStandin
 from tests.test_api import assert_citation_contract
 
 ISTANBUL = "Who hosted the delegations in Istanbul?"
@@ -312,12 +311,6 @@ def test_llama_index_openai_like(sample_server):
 # ---- LLM answer mode behind the endpoint -------------------------------------------------------
 
 RECEPTION = "Who arranged the reception centers for returning prisoners?"
-
-
-@pytest.fixture(scope="module")
-def standin():
-    with OpenAIStandin(model="standin-model") as server:
-        yield server
 
 
 @pytest.fixture
