@@ -44,8 +44,10 @@ from index.text import STOPWORDS, content_stems, stem_all
 from server.services.results import publication_label
 from server.services.scoring import ScoredSentence
 
-MARKERS_RE = re.compile(r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]")
-_MARKER_RUN = re.compile(r"(?:\s*\[\s*\d+(?:\s*,\s*\d+)*\s*\])+")
+# A citation marker, "[3]" or "[1, 2]": the one pattern every step that reads markers uses.
+MARKER = r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]"
+MARKERS_RE = re.compile(MARKER)
+_MARKER_RUN = re.compile(rf"(?:\s*{MARKER})+")
 _DIGITS = re.compile(r"\d(?:[\d,]*\d)?(?:\.\d+)?")
 # A capitalised word that does not open the sentence: a name, as far as plain text says.
 _NAME = re.compile(r"(?<=[^\s\"“‘(\[])\s+[\"“‘(]?([A-Z][\w’'.-]*)")
