@@ -17,7 +17,8 @@ SECTION_SEPARATOR = " > "
 
 # A word: letters and digits (any script), with inner apostrophes and hyphens ("don't", "NATO's",
 # "co-NP": a question about "CO" is not answered by "co-NP").
-_WORD = re.compile(r"[^\W_](?:[\w'’-]*[^\W_])?")
+# Initials with dots ("U.S.", "U.N.") are one word, kept apart from the pronoun "us" by their inner dots.
+_WORD = re.compile(r"(?:[^\W\d_]\.){2,}|[^\W_](?:[\w'’-]*[^\W_])?")
 _POSSESSIVE = re.compile(r"['’]s$")
 
 ANAPHORA = frozenset({
@@ -40,7 +41,7 @@ _STEMMER = Stemmer.Stemmer("english")
 
 def words(text: str) -> list[str]:
     """Lower-case words in order, without a possessive "'s" ("NATO's" -> "nato")."""
-    return [_POSSESSIVE.sub("", w) for w in _WORD.findall(text.lower())]
+    return [_POSSESSIVE.sub("", w).rstrip(".") for w in _WORD.findall(text.lower())]
 
 
 # BM25's own stopwords: the usual short English list (bm25s's). BM25's inverse document frequency

@@ -19,6 +19,9 @@ def test_word_forms():
     assert words("NATO's chief and the ICRC’s staff") == ["nato", "chief", "and", "the", "icrc", "staff"]
     assert content_words("Who is the envoy mentioned in the article?") == {"envoy"}
     assert content_stems("What did they confirm?") == content_stems("it was confirmed")
+    # Initials with dots are a word, and not the pronoun "us": "Which U.S. president…" asks about "U.S.".
+    assert content_words("Which U.S. president spoke to us?") == {"u.s", "president", "spoke"}
+    assert words("a U.N.-backed plan") == ["a", "u.n", "backed", "plan"]
 
 
 def test_possessive_and_article_words_do_not_hide_the_answer(make_container):
