@@ -140,7 +140,7 @@ def main() -> None:
             answer = service.ask(row["question"], (), row["article_ids"])
             right = (answer.answered and contains_answer(answer.answer, row["answers"])) if row["answers"] else (
                 not answer.answered)
-            features = Features.of(found.question.search_text, found.sentences, answer.answered, found.topic)
+            features = Features.of(found, answer.answered)
             records.append({**row, "answered": answer.answered, "right": bool(right), "features": features,
                             "confidence_in_use": answer.confidence})
     x = design([r["features"] for r in records])

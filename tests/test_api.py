@@ -92,6 +92,32 @@ def test_a_question_for_a_number_or_a_date_the_article_does_not_give_is_refused(
     assert body["answered"] is True and "788" in body["answer"]
 
 
+def test_a_count_of_something_else_is_no_answer_to_how_many(api):
+    """"How many X": the sentence must count X (or what means the same), not something near it."""
+    for question in ("How many people were in the Russian delegation at the Istanbul talks?",  # "On May 16…"
+                     "How many journalists were freed in the swap?"):  # "dozens of soldiers… and journalists"
+        body = ask(api, question)
+        assert body["answered"] is False, body
+    body = ask(api, "How many Ukrainian drones did Russia's Ministry of Defense report downing?")
+    assert body["answered"] is True and "788 Ukrainian drones" in body["answer"]
+    # "175 Shahed and other unmanned aerial vehicles" counts drones in other words: the embedder says so.
+    body = ask(api, "How many drones did Russia launch?")
+    assert body["answered"] is True and "175" in body["answer"], body
+
+
+def test_a_question_about_a_name_or_number_no_passage_mentions_is_refused(api):
+    """The articles found are not about what is asked: refused, saying which name is missing."""
+    body = ask(api, "What did Belarusian President Alexander Lukashenko say about the swap?")
+    assert body["answered"] is False, body
+    assert any("Lukashenko" in w for w in body["warnings"]), body["warnings"]
+    body = ask(api, "How many prisoners did each side exchange in 2019?")
+    assert body["answered"] is False and any("2019" in w for w in body["warnings"]), body
+    # A misspelt name and initials still name what the article mentions.
+    assert ask(api, "What did Zelenskiy say about the swap?")["answered"] is True
+    body = ask(api, "Who is the UN envoy mentioned in the article?")
+    assert body["answered"] is True and "Geir Pedersen" in body["answer"]
+
+
 def test_every_answer_carries_a_calibrated_confidence(api):
     """confidence is the probability that the response is right; a well-supported answer rates higher
     than a question the article only resembles."""
@@ -117,6 +143,32 @@ def test_follow_up_with_a_pronoun_uses_the_conversation(api):
     assert follow["answered"] is True
     assert follow["citations"][0]["section"].endswith("Ukrainian Government Response")
     assert "maintain pressure on Moscow" in follow["answer"]
+
+
+def test_a_follow_up_stays_in_the_article_its_answer_quoted(api):
+    """"What about NATO?" after a quote from the sample article means that article's NATO, even when
+    another article says more about NATO; a follow-up on the other article's quote stays there."""
+    created = api.post("/articles", json={
+        "id": "test-alliance", "title": "Alliance notes",
+        "text": "NATO described the exchange of letters between the allies as a rift within NATO.\n\n"
+                "NATO ministers met in Brussels to discuss the exchange of letters."})
+    assert created.status_code == 201, created.text
+    try:
+        first = ask(api, "How did Josep Borrell describe the exchange?")
+        assert first["citations"][0]["article_id"] == SAMPLE_ID, first
+        history = [{"role": "user", "content": "How did Josep Borrell describe the exchange?"},
+                   {"role": "assistant", "content": first["answer"]}]
+        follow = ask(api, "What about NATO?", history=history)
+        assert follow["answered"] and "Stoltenberg" in follow["answer"], follow
+        assert {c["article_id"] for c in follow["citations"]} == {SAMPLE_ID}
+        assert ask(api, "What about NATO?")["citations"][0]["article_id"] == "test-alliance"  # asked alone
+        history = [{"role": "user", "content": "Where did NATO ministers meet?"},
+                   {"role": "assistant", "content": "NATO ministers met in Brussels to discuss the exchange of "
+                                                    "letters. [1]"}]
+        follow = ask(api, "And what did it say about the letters?", history=history)
+        assert follow["citations"][0]["article_id"] == "test-alliance", follow
+    finally:
+        assert api.delete("/articles/test-alliance").status_code == 204
 
 
 def test_article_ids_restrict_the_search(api):

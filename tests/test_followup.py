@@ -42,6 +42,20 @@ def test_a_pronoun_carries_the_names_and_an_ellipsis_the_predicate():
     assert "Zelenskyy" in bare and "swap" in bare
 
 
+def test_an_ellipsis_without_a_name_of_its_own_keeps_the_subject():
+    """"And the metropolitan area?" after a question about Warsaw is still about Warsaw."""
+    history = [("user", "How many residents live in Warsaw's city proper?"),
+               ("assistant", "Its population is estimated at 1.740 million residents. [1]")]
+    carried = search_text("And the metropolitan area?", history)
+    assert "Warsaw" in carried or "warsaw" in carried
+    assert "residents" in carried
+
+
+def test_a_follow_up_knows_the_answer_it_leans_on():
+    assert resolve("And the Kremlin?", ZELENSKYY, llm=None).leans_on == ZELENSKYY[1][1]
+    assert resolve("Who was Rollo?", ZELENSKYY, llm=None).leans_on == ""  # stands alone
+
+
 def test_a_chain_of_follow_ups_keeps_its_subject():
     history = [*ZELENSKYY, ("user", "And the Kremlin?"), ("assistant", "Peskov said the exchange went ahead [2]")]
     chained = search_text("Did it confirm the numbers?", history)

@@ -112,3 +112,23 @@ def test_a_question_about_a_section_gets_its_opening():
     found.sentences[1] = found.sentences[1].__class__(
         SentenceVector("c1", 0, 8, "Opening.", [1.0]), 1, 0.5, 0.6)  # it starts the section
     assert extractive_answer(found, (), min_second_evidence=0.49).answer.startswith("Opening. [1]")
+
+
+def test_a_follow_up_prefers_the_sentence_after_the_one_it_was_quoted():
+    """"Who commissioned it?" after a quote naming the tapestry: the next sentence ("Odo, the bishop,
+    paid for it") says more than a sentence elsewhere that merely resembles the question."""
+    chunks = [chunk("c1", "", 0.5), chunk("c2", "", 0.5)]
+    quoted = sentence("c1", "The most famous work is the Bayeux Tapestry.", unit(1, 0.2, 0), 0)
+    after = sentence("c1", "Odo, the bishop, paid for it.", unit(1, 0.9, 0), 46)  # cosine 0.74
+    elsewhere = sentence("c2", "Another tapestry hangs in the cathedral.", unit(1, 0.6, 0), 0)  # 0.86
+
+    def ranked(question: Question) -> list[SentenceVector]:
+        scored = score_sentences(question.search_text, QUERY, chunks, [quoted, after, elsewhere], follow_up=question)
+        return [s.sentence for s in scored]
+
+    asked = "Who commissioned it?"
+    follow_up = Question(asked, f"{asked} Bayeux Tapestry", asked, follow_up="pointer",
+                         leans_on="The most famous work is the Bayeux Tapestry. [1]")
+    assert ranked(follow_up).index(after) < ranked(follow_up).index(elsewhere)
+    nothing_quoted = Question(asked, f"{asked} Bayeux Tapestry", asked, follow_up="pointer")
+    assert ranked(nothing_quoted).index(after) > ranked(nothing_quoted).index(elsewhere)

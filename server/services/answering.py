@@ -108,8 +108,10 @@ class AnswerService:
 
     def _without_llm(self, found: Passages, history: History) -> Answer | None:
         """The answer when no LLM call is needed: a refusal, or the extractive answer offline."""
-        if not found.chunks or (found.evidence < self.min_evidence and not found.topic) or found.kind_missing:
-            return refusal(found.chunks, self.mode, found.warnings)
+        if not found.answerable(self.min_evidence):
+            unmentioned = [f"“{name}”" for name in found.unmentioned]
+            said = [f"No passage found mentions {', '.join(unmentioned)}."] if unmentioned else []
+            return refusal(found.chunks, self.mode, [*found.warnings, *said])
         if self.llm is None:
             return self._extractive(found, history)
         return None
@@ -118,7 +120,7 @@ class AnswerService:
         """The answer with its confidence, from the same evidence in either mode; for an LLM answer,
         times the share of its sentences that stood the support check (a model that invents some of an
         answer is less likely to have the rest right)."""
-        features = Features.of(found.question.search_text, found.sentences, answer.answered, found.topic)
+        features = Features.of(found, answer.answered)
         confidence = self.confidence.confidence(features)
         if answer.verified and answer.verified.sentences:
             confidence *= answer.verified.supported / answer.verified.sentences

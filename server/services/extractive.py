@@ -4,7 +4,7 @@ by its passage's [n] marker."""
 from __future__ import annotations
 
 from server.services.question import History
-from server.services.results import Answer
+from server.services.results import QUOTED_AGAIN, Answer
 from server.services.scoring import ScoredSentence
 from server.services.search import Passages
 
@@ -13,9 +13,6 @@ MAX_ANSWER_SENTENCES = 2
 SECOND_SENTENCE_MARGIN = 0.06
 # A follow-up should move the conversation on: a sentence quoted in an earlier answer scores less…
 ALREADY_SAID_PENALTY = 0.15
-# …and when it still wins (the answer to "What is his job title?" is often in the sentence that
-# named him), the answer says it is quoting again rather than passing it off as new.
-QUOTED_AGAIN = "As quoted above: "
 
 
 def extractive_answer(

@@ -12,8 +12,11 @@ which is then both searched and asked. Offline, or when the rewrite fails (with 
 the previous question (itself resolved the same way, so a chain of follow-ups keeps its subject) are
 added to the search text: its names for a pronoun (and the names opening the previous answer, where
 "it" or "he" often points; carrying its other words too measured worse), its words other than names
-for an ellipsis (the new name replaces the old), all of it for a bare question. Carrying terms rather than
-the whole previous question keeps the old question's wording from outweighing the new one.
+for an ellipsis that names something new ("And the Kremlin?": the new name replaces the old), all its
+words for one that does not ("And the metropolitan area?": still Warsaw's), all of it for a bare
+question. Carrying terms rather than the whole previous question keeps the old question's wording from
+outweighing the new one. Either way the follow-up keeps the answer it leans on (`Question.leans_on`):
+the articles that answer quoted are searched first, and the sentence after a quoted one ranks higher.
 """
 
 from __future__ import annotations
@@ -83,11 +86,11 @@ def search_text(question: str, history: History, depth: int = 0) -> str:
         return question
     last_user, last_answer, before = last
     previous = search_text(last_user, before, depth + 1)  # what the previous question was about
-    if kind == "ellipsis":
+    if kind == "ellipsis" and names(question):  # "And the Kremlin?": the new name replaces the old
         previous_names = {w for name in names(previous) for w in words(name)}
-        carried = sorted(content_words(previous) - previous_names)
-        if not carried:
-            carried = names(previous)
+        carried = sorted(content_words(previous) - previous_names) or names(previous)
+    elif kind == "ellipsis":  # "And the metropolitan area?": of the same place
+        carried = sorted(content_words(previous))
     elif kind == "pointer":  # a name: the previous question's, or one its answer opens with
         carried = (names(previous) or sorted(content_words(previous))) + names(
             without_markers(last_answer)[:ANSWER_CHARS])
@@ -132,16 +135,17 @@ def rewrite_problem(rewritten: str, asked: str, history: History) -> str | None:
 
 def resolve(asked: str, history: History, llm: ChatLLM | None) -> Question:
     """The three forms of `asked`, given the conversation so far."""
-    if (kind := follow_up_kind(asked)) is None or _last_exchange(history) is None:
+    if (kind := follow_up_kind(asked)) is None or (last := _last_exchange(history)) is None:
         return Question(asked, asked, asked)
+    leans_on = last[1]
     if llm is None:
-        return Question(asked, search_text(asked, history), asked, follow_up=kind)
+        return Question(asked, search_text(asked, history), asked, follow_up=kind, leans_on=leans_on)
     try:
         rewritten = " ".join(llm.complete(rewrite_messages(asked, history)).text.split())
     except LLMError as exc:
         problem: str | None = f"failed ({exc})"
     else:
         if (problem := rewrite_problem(rewritten, asked, history)) is None:
-            return Question(asked, rewritten, rewritten, follow_up=kind)
+            return Question(asked, rewritten, rewritten, follow_up=kind, leans_on=leans_on)
     warning = f"The LLM could not rewrite the follow-up: it {problem}; searched with the names of earlier turns."
-    return Question(asked, search_text(asked, history), asked, (warning,), follow_up=kind)
+    return Question(asked, search_text(asked, history), asked, (warning,), follow_up=kind, leans_on=leans_on)

@@ -26,3 +26,6 @@ class Question:
     # How it leans on the conversation, or None: a question that stands alone is answered exactly as
     # without history.
     follow_up: FollowUp | None = None
+    # For a follow-up: the answer it leans on. The articles that answer quoted are searched first
+    # (see search.PassageSearch.find).
+    leans_on: str = ""

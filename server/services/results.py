@@ -14,6 +14,9 @@ from index.store import ScoredChunk
 
 Mode = Literal["extractive", "llm"]
 NOT_COVERED = "The indexed articles do not cover this question."
+# Opens an answer to a follow-up that could only quote again what an earlier answer quoted (the answer
+# to "What is his job title?" is often in the sentence that named him), rather than pass it off as new.
+QUOTED_AGAIN = "As quoted above: "
 # Closest passages shown with a refusal.
 CLOSEST_ON_REFUSAL = 3
 

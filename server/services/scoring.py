@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -27,6 +28,9 @@ TYPE_BONUS = 0.1
 # *the Kremlin*?") they are its whole point.
 FOLLOW_UP_WEIGHT = 0.15
 ELLIPSIS_WEIGHT = 0.4
+# A follow-up often asks what the sentence after the one quoted to it says ("Who commissioned it?"
+# after a quote naming the Bayeux Tapestry: "It was commissioned by Odo…").
+CONTINUATION_BONUS = 0.3
 
 _NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
@@ -103,6 +107,8 @@ def score_sentences(
     own = content_stems(follow_up.asked) if follow_up else set()
     own_weight = ELLIPSIS_WEIGHT if follow_up and follow_up.follow_up == "ellipsis" else FOLLOW_UP_WEIGHT
     cosines = np.asarray([s.embedding for s in sentences], dtype=np.float32) @ embedding
+    following = _following_quoted(sentences, follow_up.leans_on, own) if follow_up else set()
+    needs_kind = kind is not None and strict_kind(kind)  # a continuation without it is no answer
     scored = []
     for s, cosine in zip(sentences, cosines.tolist(), strict=True):
         n = rank[s.chunk_id]
@@ -112,10 +118,30 @@ def score_sentences(
         overlap = len(asked & said) / len(asked) if asked else 0.0
         evidence = model.evidence(cosine, overlap)
         score = evidence + PASSAGE_WEIGHT * chunks[n - 1].score
-        if kind is not None and kind.search(s.text):
+        held = kind is not None and kind.search(s.text) is not None
+        if held:
             score += TYPE_BONUS
         if own:
             score += own_weight * len(own & said) / len(own)
+        if (s.chunk_id, s.start) in following and (held or not needs_kind):
+            score += CONTINUATION_BONUS
         scored.append(ScoredSentence(s, n, evidence, score))
     scored.sort(key=lambda t: (-t.score, t.sentence.start))
     return scored
+
+
+def _following_quoted(sentences: Sequence[SentenceVector], answer: str, own: set[str]) -> set[tuple[str, int]]:
+    """(chunk id, start) of each sentence that comes right after one that `answer` quotes, unless the
+    quoted one already holds most of the follow-up's own words (`own`: "What did he say the real
+    measure of success would be?" after a quote of it is answered by that quote, not the next one)."""
+    by_chunk: dict[str, list[SentenceVector]] = {}
+    for s in sentences:
+        by_chunk.setdefault(s.chunk_id, []).append(s)
+    out = set()
+    for in_chunk in by_chunk.values():
+        in_chunk.sort(key=lambda s: s.start)
+        for s, after in pairwise(in_chunk):
+            answered_there = len(own & content_stems(s.text)) * 2 > len(own)
+            if s.text in answer and after.text not in answer and not answered_there:
+                out.add((after.chunk_id, after.start))
+    return out

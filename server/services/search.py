@@ -11,12 +11,18 @@ from index.retrieval import HybridRetriever
 from index.store import ArticleStore, ScoredChunk, SearchFilters, SentenceVector
 from index.text import content_stems, innermost_heading
 from server.limits import echo_ids
-from server.services.confidence import kind_missing
+from server.services.confidence import kind_missing, unmentioned
 from server.services.evidence import EVIDENCE, EvidenceModel
 from server.services.question import Question
-from server.services.results import Citation, citations
+from server.services.results import QUOTED_AGAIN, Citation, citations
 from server.services.scoring import ScoredSentence, score_sentences
+from server.services.support import MARKERS_RE
 
+# An earlier answer's quotes, looked up to find the articles a follow-up leans on: its first few, each
+# among the passages that share the most words with it.
+MAX_QUOTES = 2
+MIN_QUOTE_CHARS = 20
+QUOTE_CANDIDATES = 3
 # Evidence when no sentence could be scored: below any threshold.
 NO_EVIDENCE = -1.0
 # An article replaced or deleted while its passages are read may lose its old sentences, or meet its
@@ -46,8 +52,16 @@ class Passages:
     warnings: list[str] = field(default_factory=list)
     # The question asks for a number, a date or a duration that its best sentence does not hold.
     kind_missing: bool = False
+    # Names and numbers of the question that no passage mentions (see confidence.unmentioned).
+    unmentioned: list[str] = field(default_factory=list)
     # The search text's embedding (the support check of LLM answers compares against it).
     embedding: np.ndarray | None = field(default=None, repr=False)
+
+    def answerable(self, min_evidence: float) -> bool:
+        """Whether an answer may be built from these passages: they hold a sentence with enough
+        evidence (or the section asked about), of the kind asked for, and mention what is asked about."""
+        return (bool(self.chunks) and (self.evidence >= min_evidence or self.topic) and not self.kind_missing
+                and not self.unmentioned)
 
     def citations(self, numbers: list[int] | None = None) -> list[Citation]:
         return citations(self.chunks, numbers)
@@ -79,6 +93,20 @@ class PassageSearch:
         accept (published when, by whom)."""
         self.check_articles(article_ids)
         embedding = np.asarray(self.embedder.embed_query(question.search_text), dtype=np.float32)
+        # A follow-up is most likely about what the answer it leans on quoted ("What about NATO?" after
+        # a quote of the EU's envoy means this article's NATO): those articles first, all of them when
+        # they hold no answer.
+        if question.follow_up and (quoted := self._articles_quoted(question.leans_on, embedding, article_ids,
+                                                                   filters)):
+            found = self._find(question, embedding, quoted, top_k, filters)
+            if found.answerable(self.evidence.min_evidence):
+                return found
+        return self._find(question, embedding, article_ids, top_k, filters)
+
+    def _find(
+        self, question: Question, embedding: np.ndarray, article_ids: list[str] | None, top_k: int,
+        filters: SearchFilters | None,
+    ) -> Passages:
         for _ in range(READ_ATTEMPTS):
             found = self.retriever.retrieve(embedding.tolist(), question.search_text, top_k, article_ids, filters)
             sentences = self.store.sentences_of([c.id for c in found.chunks])
@@ -96,8 +124,25 @@ class PassageSearch:
                                  question if question.follow_up else None)
         evidence = max((s.evidence for s in scored), default=NO_EVIDENCE)
         topic = topic and bool(scored)
-        missing = not topic and kind_missing(question.search_text, scored[0] if scored else None)
-        return Passages(question, chunks, scored, evidence, topic, list(question.warnings), missing, embedding)
+        missing = not topic and kind_missing(question.search_text, scored[0] if scored else None, self.embedder)
+        absent = [] if topic else unmentioned(question.asked, chunks)
+        return Passages(question, chunks, scored, evidence, topic, list(question.warnings), missing, absent,
+                        embedding)
+
+    def _articles_quoted(
+        self, answer: str, embedding: np.ndarray, article_ids: list[str] | None, filters: SearchFilters | None,
+    ) -> list[str]:
+        """The articles whose passages hold the sentences an earlier (extractive) answer quoted, among
+        those searched; none for an answer in other words (an LLM's), which is searched as usual."""
+        quotes = [" ".join(q.split()) for q in MARKERS_RE.split(answer.removeprefix(QUOTED_AGAIN))]
+        quotes = [q for q in quotes if len(q) >= MIN_QUOTE_CHARS][:MAX_QUOTES]
+        found: list[str] = []
+        for quote in quotes:
+            ids = self.retriever.lexical.search(quote, QUOTE_CANDIDATES, article_ids, filters)
+            for chunk in self.store.chunks_by_id(ids, embedding.tolist()):
+                if quote in " ".join(chunk.text.split()) and chunk.article_id not in found:
+                    found.append(chunk.article_id)
+        return found
 
 
 def _one_version_each(chunks: list[ScoredChunk], sentences: list[SentenceVector]) -> list[ScoredChunk]:
