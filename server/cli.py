@@ -127,7 +127,7 @@ def embedded_workers_error(workers: int) -> str:
 def _serve(args, settings: Settings, make_container: ContainerFactory) -> int:
     # Start-up (the web framework, the app, the model) allocates ~100,000 objects that live as long as the
     # server, and ~2,000 of garbage: the collector's passes over them were ~9 % of a cold start. Off until
-    # the app's start-up freezes them (server/app.py), or until this returns.
+    # the app's start-up freezes them (server/app.py), or until this returns; spawned workers start with it on.
     gc.disable()
     try:
         return _run_server(args, settings, make_container)
@@ -154,6 +154,7 @@ def _run_server(args, settings: Settings, make_container: ContainerFactory) -> i
               f"(store: {settings.store_location})", flush=True)
         # Each worker is a new process (spawn) that imports the app factory by name and builds its own
         # container from the same settings (environment and .env): nothing is shared but the store.
+        gc.enable()  # this process only supervises them, for as long as they run
         uvicorn.run(WORKER_APP, factory=True, workers=settings.workers, host=settings.host, port=settings.port,
                     log_level="info", access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
         return 0
