@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from pydantic import PrivateAttr
 
+# Imported where used: llama-index takes ~0.5 s to import, and the default model answers queries without
+# it (only its pipelines, such as bench's baseline, need the model as a llama-index embedding).
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from llama_index.core.base.embeddings.base import BaseEmbedding
     from tokenizers import Tokenizer
 
 # Never reach for a model hub: the model is a local directory, and a firewall would only turn a
@@ -79,13 +82,13 @@ def make_embedder(model_path: str | Path | None = None, batch_size: int = DEFAUL
     return OnnxEmbedder(batch_size=batch_size)
 
 
-def _embed_sorted(model: BaseEmbedding, texts: list[str]) -> list[list[float]]:
+def _embed_sorted(embed_batches: Callable[[list[str]], list[list[float]]], texts: list[str]) -> list[list[float]]:
     """Embeds `texts` in batches of similar length (little padding: this halves ingestion time),
-    returned in the input order."""
+    returned in the input order. `embed_batches` embeds a list of texts in consecutive batches."""
     if not texts:
         return []
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    vectors = model.get_text_embedding_batch([texts[i] for i in order])
+    vectors = embed_batches([texts[i] for i in order])
     result: list[list[float]] = [[]] * len(texts)
     for i, vector in zip(order, vectors, strict=True):
         result[i] = vector
@@ -183,31 +186,20 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-class OnnxMiniLMEmbedding(BaseEmbedding):
+class OnnxMiniLM:
     """A BERT sentence-embedding model exported to ONNX, run as sentence-transformers runs it:
     WordPiece tokens truncated to `max_length`, mean pooling over the attention mask, L2 norm.
-    A llama-index embedding model, so it plugs into llama-index pipelines as any other."""
-
-    max_length: int = DEFAULT_MAX_TOKENS
-
-    _session: Any = PrivateAttr()
-    _tokenizer: Any = PrivateAttr()
-    _input_names: frozenset[str] = PrivateAttr()
-    _dimension: int = PrivateAttr()
+    `index.llama_embedding` makes it a llama-index embedding model, for llama-index pipelines."""
 
     def __init__(
         self,
         model_file: str | Path,
         tokenizer_file: str | Path,
         *,
-        model_name: str = DEFAULT_MODEL_NAME,
         max_length: int = DEFAULT_MAX_TOKENS,
-        embed_batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
         memory_arena: bool = False,
-        **kwargs: Any,
     ):
-        super().__init__(model_name=model_name, max_length=max_length, embed_batch_size=embed_batch_size, **kwargs)
         import onnxruntime as ort  # type: ignore[import-untyped]  # ships no type information
 
         self._tokenizer = load_tokenizer(tokenizer_file, max_length=max_length)
@@ -227,10 +219,6 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
         self._session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
         self._input_names = frozenset(i.name for i in self._session.get_inputs())
         self._dimension = int(self._session.get_outputs()[0].shape[-1])
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "OnnxMiniLMEmbedding"
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of `texts`, one row each. Texts of similar token length share a forward pass,
@@ -269,23 +257,10 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
         pooled = np.einsum("btd,bt->bd", hidden, weights) / np.clip(weights.sum(axis=1, keepdims=True), 1e-9, None)
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self.encode([query])[0].tolist()
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self.encode([text])[0].tolist()
-
-    async def _aget_text_embedding(self, text: str) -> list[float]:
-        return self._get_text_embedding(text)
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self.encode(texts).tolist() if texts else []
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._get_text_embeddings(texts)
+    def embed_batches(self, texts: list[str], batch_size: int) -> list[list[float]]:
+        """The vectors of `texts`, encoded `batch_size` at a time (as llama-index's batching does)."""
+        return [vector for start in range(0, len(texts), batch_size)
+                for vector in self.encode(texts[start : start + batch_size]).tolist()]
 
 
 def load_tokenizer(tokenizer_file: str | Path, max_length: int | None) -> Tokenizer:
@@ -309,16 +284,17 @@ class OnnxEmbedder:
     def __init__(self, batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None, memory_arena: bool = False):
         model_file = _package_file(ONNX_PACKAGE, ONNX_FILE, ONNX_SHA256)
         self._tokenizer_file = _package_file(TOKENIZER_PACKAGE, TOKENIZER_FILE, TOKENIZER_SHA256)
-        self._model = OnnxMiniLMEmbedding(
-            model_file, self._tokenizer_file, embed_batch_size=batch_size, threads=threads, memory_arena=memory_arena
-        )
+        self._model = OnnxMiniLM(model_file, self._tokenizer_file, threads=threads, memory_arena=memory_arena)
+        self._batch_size = batch_size
         self.name = DEFAULT_MODEL_NAME
         self.max_tokens = DEFAULT_MAX_TOKENS
 
-    @property
+    @cached_property
     def llama_index_embedding(self) -> BaseEmbedding:
-        """The llama-index embedding model behind it, for llama-index pipelines (bench's baseline)."""
-        return self._model
+        """The model as a llama-index embedding model, for llama-index pipelines (bench's baseline)."""
+        from index.llama_embedding import OnnxMiniLMEmbedding
+
+        return OnnxMiniLMEmbedding(self._model, model_name=self.name, embed_batch_size=self._batch_size)
 
     @cached_property
     def _counting_tokenizer(self) -> Tokenizer:
@@ -326,10 +302,10 @@ class OnnxEmbedder:
         return load_tokenizer(self._tokenizer_file, max_length=None)
 
     def embed_query(self, text: str) -> list[float]:
-        return self._model.get_query_embedding(text)
+        return self._model.encode([text])[0].tolist()
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
-        return _embed_sorted(self._model, texts)
+        return _embed_sorted(lambda ordered: self._model.embed_batches(ordered, self._batch_size), texts)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Word pieces the model sees in each text, special tokens included, without truncation (the
@@ -408,7 +384,7 @@ class SentenceTransformersEmbedder:
         return self._model.get_query_embedding(text)
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
-        return _embed_sorted(self._model, texts)
+        return _embed_sorted(self._model.get_text_embedding_batch, texts)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Word pieces the model sees in each text, special tokens included."""

@@ -1,8 +1,10 @@
 """The vector-store component: four Chroma collections behind one small class.
 
-- `<prefix>-chunks`: one record per chunk, searched densely. Writes and reads go through llama-index's
-  `ChromaVectorStore` (`self.chunk_vectors`); deletes are one `where` delete on the collection
-  (ChromaVectorStore's filtered delete fails with this chromadb: it sends `ids=[]`).
+- `<prefix>-chunks`: one record per chunk, searched densely. Writes go through llama-index's
+  `ChromaVectorStore` (`self.chunk_vectors`), which stores each node's metadata flat beside its JSON;
+  reads use the chromadb client directly on those flat fields, so that answering a question never
+  imports llama-index (~0.5 s) nor builds its node objects. Deletes are one `where` delete on the
+  collection (ChromaVectorStore's filtered delete fails with this chromadb: it sends `ids=[]`).
 - `<prefix>-sentences`: one record per sentence of every chunk, with its embedding, so an extractive
   answer can pick the best sentences without embedding anything at question time.
 - `<prefix>-articles`: the registry, one record per article (full text, sections, current version).
@@ -10,7 +12,8 @@
   followed feed (`feed:<id>` records), so every process sharing the store agrees on them.
 
 llama-index has no counterpart for the last three (they hold no llama-index nodes), so they are read and
-written with the chromadb client directly, through the small typed accessors at the end of this module.
+written with the chromadb client directly, through the small typed accessors at the end of this module,
+as chunks are read.
 
 What is known of an article's publication (`index/metadata.py`) is in its registry record, and the
 part that searches filter on is also on each of its chunks and sentences (`published_ts`, an int, for
@@ -36,7 +39,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,17 +50,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import chromadb
 import numpy as np
 from chromadb.api import ClientAPI
-from chromadb.api.types import GetResult, Metadata, PyEmbedding, QueryResult, Where
+from chromadb.api.types import GetResult, Include, Metadata, PyEmbedding, QueryResult, Where
 from chromadb.base_types import InclusionExclusionOperator, LiteralValue, LogicalOperator, WhereOperator
 from chromadb.errors import InternalError
 
 from index.metadata import host_key, source_key
 
-# llama-index is imported on first use, not with this module: listing and deleting articles never need
-# it, and importing it takes ~1 s (the CLI's `articles` and `delete` answer in well under that).
+# llama-index is imported on first write, not with this module: reads never need it, and importing it
+# takes ~0.5 s (the server's start, `articlechat articles`, `delete` and `ask` need none of it).
 if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
-    from llama_index.core.vector_stores.types import MetadataFilters, VectorStoreQueryResult
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
 log = logging.getLogger("articlechat")
@@ -77,6 +78,9 @@ _BATCH = 64
 # a crash, so few of them can rank high at once. A margin, not a bound: when more of them rank that high,
 # a search returns fewer than `top_k`.
 _SPARE_CANDIDATES = 4
+# What a chunk read and a chunk search ask Chroma for: the fields StoredChunk is made of.
+_CHUNK_FIELDS: Include = ["documents", "metadatas"]
+_CHUNK_QUERY_FIELDS: Include = ["documents", "metadatas", "distances"]
 # Records of a version that never became current (a crash between writing and committing) or that
 # was replaced (a crash before its clean-up) are swept once they are this old: a younger one may
 # belong to a write still in progress in another process sharing the store.
@@ -248,12 +252,11 @@ class StoredChunk:
     filter_fields: FilterFields = field(default_factory=FilterFields)
 
     @classmethod
-    def of(cls, node: BaseNode) -> StoredChunk:
-        meta = node.metadata
+    def of(cls, chunk_id: str, text: str, meta: Mapping[str, object]) -> StoredChunk:
+        """From a chunk record: its id, document and (flat) metadata."""
         return cls(
-            node.node_id, _text(meta, "article_id"), _text(meta, "version"), _text(meta, "section"),
-            _integer(meta, "part"), _integer(meta, "start"), _integer(meta, "end"), node.get_content(),
-            FilterFields.of(meta),
+            chunk_id, _text(meta, "article_id"), _text(meta, "version"), _text(meta, "section"),
+            _integer(meta, "part"), _integer(meta, "start"), _integer(meta, "end"), text, FilterFields.of(meta),
         )
 
     def scored(self, score: float, head: ArticleHead) -> ScoredChunk:
@@ -467,16 +470,11 @@ class ArticleStore:
     ) -> list[ScoredChunk]:
         """The `top_k` chunks nearest to `embedding` among the current versions of the articles (of
         `article_ids`, and that `filters` accept, when given)."""
-        from llama_index.core.vector_stores.types import VectorStoreQuery
-
-        # A raw Chroma `where` (ChromaVectorStore hands it on): llama-index's filters cannot say "$or".
-        where = _search_where(article_ids, filters)
-        result = self.chunk_vectors.query(
-            VectorStoreQuery(query_embedding=embedding, similarity_top_k=top_k + _SPARE_CANDIDATES),
-            **({"where": where} if where else {}),
-        )
-        scores = _cosines(result)
-        return [chunk.scored(scores[chunk.id], head) for chunk, head in self._current(_nodes(result))][:top_k]
+        queries: list[PyEmbedding] = [embedding]
+        got = self._chunks.query(query_embeddings=queries, n_results=top_k + _SPARE_CANDIDATES,
+                                 where=_search_where(article_ids, filters), include=_CHUNK_QUERY_FIELDS)
+        chunks, scores = _queried_chunks(got)
+        return [chunk.scored(scores[chunk.id], head) for chunk, head in self._current(chunks)][:top_k]
 
     def search_sentences(
         self, embedding: list[float], top_k: int, article_ids: list[str] | None = None,
@@ -501,11 +499,10 @@ class ArticleStore:
         """The chunks of exactly these (article_id -> version) pairs, in article then chunk order."""
         if not versions:
             return []
-        filters = _filters(("article_id", "in", list(versions)), ("version", "in", sorted(set(versions.values()))))
-        # The ignore: ChromaVectorStore.get_nodes annotates `filters` as list[MetadataFilters] but takes
-        # one MetadataFilters (it passes it to _to_chroma_filter), as the base class declares.
-        nodes = self.chunk_vectors.get_nodes(None, filters=filters)  # type: ignore[arg-type]
-        chunks = [c for c in map(StoredChunk.of, nodes) if versions.get(c.article_id) == c.version]
+        where: Where = {"$and": [_where_in("article_id", versions),
+                                 _where_in("version", sorted(set(versions.values())))]}
+        chunks = [c for c in _got_chunks(self._chunks.get(where=where, include=_CHUNK_FIELDS))
+                  if versions.get(c.article_id) == c.version]
         chunks.sort(key=lambda c: (c.article_id, c.start, c.part))
         return chunks
 
@@ -543,17 +540,14 @@ class ArticleStore:
         if not wanted:
             return []
         # Only ids that exist and are current may be named in the query (see `chunks_by_id`).
-        current = self._current(self.chunk_vectors.get_nodes(wanted))
+        current = self._current(_got_chunks(self._chunks.get(ids=wanted, include=_CHUNK_FIELDS)))
         if not current:
             return []
-        from llama_index.core.vector_stores.types import VectorStoreQuery
-
-        # ChromaVectorStore.query hands extra keyword arguments to Chroma's Collection.query: `ids`
-        # restricts the search to these records, and top_k == their number scores every one of them.
-        result = self.chunk_vectors.query(
-            VectorStoreQuery(query_embedding=embedding, similarity_top_k=len(current)), ids=[c.id for c, _ in current]
-        )
-        scores = _cosines(result)
+        # `ids` restricts the search to these records, and n_results == their number scores every one.
+        queries: list[PyEmbedding] = [embedding]
+        got = self._chunks.query(query_embeddings=queries, n_results=len(current), ids=[c.id for c, _ in current],
+                                 include=_CHUNK_QUERY_FIELDS)
+        scores = _queried_chunks(got)[1]
         order = {chunk_id: n for n, chunk_id in enumerate(wanted)}
         found = [c.scored(scores[c.id], head) for c, head in current if c.id in scores]
         return sorted(found, key=lambda c: order[c.id])
@@ -572,11 +566,10 @@ class ArticleStore:
         ]
 
     # --- helpers --------------------------------------------------------------------------------
-    def _current(self, nodes: Iterable[BaseNode]) -> list[tuple[StoredChunk, ArticleHead]]:
+    def _current(self, chunks: list[StoredChunk]) -> list[tuple[StoredChunk, ArticleHead]]:
         """The chunks whose (article_id, version) is their article's current version in the registry,
         each with its article's head (title, URL, publication), in the given order: the one version
         filter of every read."""
-        chunks = [StoredChunk.of(n) for n in nodes]
         heads = self.article_heads(c.article_id for c in chunks)
         kept = []
         for chunk in chunks:
@@ -693,35 +686,6 @@ def _search_where(article_ids: list[str] | None, filters: SearchFilters | None) 
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
-# --- llama-index results ---------------------------------------------------------------------------
-
-
-def _cosine(similarity: float) -> float:
-    """The cosine similarity behind a ChromaVectorStore similarity. ChromaVectorStore reports
-    exp(-distance), and a cosine collection's distance is 1 - cosine similarity, so the cosine is
-    1 - distance = 1 + ln(similarity)."""
-    return 1.0 + math.log(similarity)
-
-
-def _filters(*conditions: tuple[str, str, Any]) -> MetadataFilters:
-    """llama-index metadata filters from (key, operator, value) triples, all of which must hold."""
-    from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
-
-    return MetadataFilters(
-        filters=[MetadataFilter(key=key, value=value, operator=FilterOperator(op)) for key, op, value in conditions]
-    )
-
-
-def _nodes(result: VectorStoreQueryResult) -> list[BaseNode]:
-    return list(result.nodes or [])
-
-
-def _cosines(result: VectorStoreQueryResult) -> dict[str, float]:
-    """Chunk id -> cosine similarity to the query, for every node of a ChromaVectorStore query."""
-    nodes, similarities = _nodes(result), result.similarities or []
-    return {n.node_id: _cosine(s) for n, s in zip(nodes, similarities, strict=True)}
-
-
 # --- raw chromadb results: typed accessors ---------------------------------------------------------
 # GetResult and QueryResult type every column as Optional (None when not requested in `include`) and
 # every metadata value as any of Chroma's value types; these return plain typed values or fail loudly.
@@ -758,6 +722,22 @@ def _embeddings(got: GetResult) -> list[list[float]]:
     if count == 0:
         return []
     return np.asarray(vectors, dtype=np.float32).reshape(count, -1).tolist()
+
+
+def _got_chunks(got: GetResult) -> list[StoredChunk]:
+    return [StoredChunk.of(i, text, meta) for i, text, meta in zip(got["ids"], _documents(got), _metadatas(got),
+                                                                   strict=True)]
+
+
+def _queried_chunks(got: QueryResult) -> tuple[list[StoredChunk], dict[str, float]]:
+    """The chunks of a chunk query (`include=_CHUNK_QUERY_FIELDS`), nearest first, and chunk id -> cosine
+    similarity to the query (a cosine collection's distance is 1 - cosine similarity)."""
+    ids = got["ids"][0] if got["ids"] else []
+    documents = _column(got["documents"][0] if got["documents"] else None, "documents", len(ids))
+    distances = _column(got["distances"][0] if got["distances"] else None, "distances", len(ids))
+    chunks = [StoredChunk.of(i, text or "", meta) for i, text, meta in zip(ids, documents, _query_metadatas(got),
+                                                                           strict=True)]
+    return chunks, {i: 1.0 - distance for i, distance in zip(ids, distances, strict=True)}
 
 
 def _query_metadatas(got: QueryResult) -> list[Mapping[str, object]]:

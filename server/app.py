@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         # server: frozen, the collector's full passes no longer walk it. Such a pass took ~100 ms
         # holding the GIL, stalling every request (bench/responsiveness.py).
         gc.freeze()
+        gc.enable()  # `articlechat serve` turns it off for the start-up (server/cli.py)
         yield
         if poller is not None:
             poller.stop()

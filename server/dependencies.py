@@ -1,5 +1,9 @@
 """FastAPI dependencies: the routers get services from the app's container, never build them. Declare
-a parameter with one of the `…Dep` aliases (`articles: ArticlesDep`) to receive that service."""
+a parameter with one of the `…Dep` aliases (`articles: ArticlesDep`) to receive that service.
+
+They are `async def`, run on the event loop: FastAPI runs a plain `def` dependency in a worker thread, a
+round trip per dependency and request. None blocks: the start-up builds the answering and article
+services, and the others are built without I/O."""
 
 from typing import Annotated
 
@@ -17,23 +21,23 @@ def container(request: Request) -> Container:
     return request.app.state.container
 
 
-def answers(request: Request) -> AnswerService:
+async def answers(request: Request) -> AnswerService:
     return container(request).answers
 
 
-def articles(request: Request) -> ArticleService:
+async def articles(request: Request) -> ArticleService:
     return container(request).articles
 
 
-def chat(request: Request) -> ChatService:
+async def chat(request: Request) -> ChatService:
     return container(request).chat
 
 
-def feeds(request: Request) -> FeedService:
+async def feeds(request: Request) -> FeedService:
     return container(request).feeds
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     return container(request).settings
 
 

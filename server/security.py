@@ -77,14 +77,15 @@ def _require_same_site(request: Request, settings: Settings) -> None:
     )
 
 
-def require_write(request: Request, settings: SettingsDep, credentials: WriteCredentials) -> None:
+async def require_write(request: Request, settings: SettingsDep, credentials: WriteCredentials) -> None:
     """Writes: from this site (or a listed origin) only, and with the API key when one is set."""
     _require_same_site(request, settings)
     _require_key(credentials, settings)
 
 
-def require_read(settings: SettingsDep, credentials: ReadCredentials) -> None:
-    """API reads: the API key when ARTICLECHAT_PROTECT_READS is on."""
+async def require_read(settings: SettingsDep, credentials: ReadCredentials) -> None:
+    """API reads: the API key when ARTICLECHAT_PROTECT_READS is on. Both checks are `async def`: no I/O, and a
+    plain `def` dependency would cost a worker-thread round trip per request."""
     if settings.protect_reads:
         _require_key(credentials, settings)
 
