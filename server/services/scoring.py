@@ -104,7 +104,7 @@ def score_sentences(
     rank = {c.id: n for n, c in enumerate(chunks, start=1)}
     asked = content_stems(search_text)
     kind = expected_kind(search_text)
-    own = content_stems(follow_up.asked) if follow_up else set()
+    own = content_stems(follow_up.asked) if follow_up else frozenset()
     own_weight = ELLIPSIS_WEIGHT if follow_up and follow_up.follow_up == "ellipsis" else FOLLOW_UP_WEIGHT
     cosines = np.asarray([s.embedding for s in sentences], dtype=np.float32) @ embedding
     following = _following_quoted(sentences, follow_up.leans_on, own) if follow_up else set()
@@ -130,7 +130,9 @@ def score_sentences(
     return scored
 
 
-def _following_quoted(sentences: Sequence[SentenceVector], answer: str, own: set[str]) -> set[tuple[str, int]]:
+def _following_quoted(
+    sentences: Sequence[SentenceVector], answer: str, own: frozenset[str]
+) -> set[tuple[str, int]]:
     """(chunk id, start) of each sentence that comes right after one that `answer` quotes, unless the
     quoted one already holds most of the follow-up's own words (`own`: "What did he say the real
     measure of success would be?" after a quote of it is answered by that quote, not the next one)."""
