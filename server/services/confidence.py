@@ -34,6 +34,7 @@ from index.embedding import Embedder
 from index.store import ScoredChunk
 from index.text import STOPWORDS, content_stems, fold, stem_all, words
 from server.services.scoring import ScoredSentence, expected_kind, strict_kind
+from server.services.support import stands_for
 
 if TYPE_CHECKING:  # search.py imports this module's rules
     from server.services.search import Passages
@@ -48,7 +49,7 @@ COUNT_BEFORE = 2
 # Counted words that say nothing of what is counted ("How many *types* of…" is answered by "two kinds").
 GENERIC_COUNTED = frozenset(stem_all(["type", "kind", "sort", "form", "time", "way", "part", "piece", "thing",
                                       "item", "member", "example", "one"]))
-# Cosine (the embedder's) from which a word after a number names what is counted: "unmanned" for
+# Cosine (the embedder's) from which a word next to a number names what is counted: "unmanned" for
 # drones 0.68, "kinds" for types 0.86, "residents" for people 0.51; "years" for people 0.18,
 # "performances" for visitors 0.30.
 COUNTED_LIKENESS = 0.5
@@ -58,11 +59,9 @@ _COUNT = re.compile(r"\d|^(one|two|three|four|five|six|seven|eight|nine|ten|elev
 _QUESTION_NAME = re.compile(r"(?<=\S)\s+([A-Z][\w’'-]*)")
 _QUESTION_NUMBER = re.compile(r"\d(?:[\d,.]*\d)?")
 _POSSESSIVE = re.compile(r"['’]s$")
-_CAPITALISED = re.compile(r"\b[A-Z][\w’'-]*")
 # A name counts as mentioned when a passage holds a word this close to it (difflib's ratio): a
 # misspelt name ("Primeier Leage") is still asked about the Premier League.
 NAME_LIKENESS = 0.75
-ACRONYM_LETTERS = 5
 
 
 def kind_missing(search_text: str, best: ScoredSentence | None, embedder: Embedder) -> bool:
@@ -115,20 +114,14 @@ def unmentioned(asked: str, chunks: Sequence[ScoredChunk]) -> list[str]:
     text = " ".join(" ".join(f"{c.title} {c.section} {c.text}" for c in chunks).split())
     vocabulary = {fold(w) for w in words(text)}
     numbers = {n.replace(",", "") for n in _QUESTION_NUMBER.findall(text)}
-    initials: set[str] | None = None
     missing = []
     for match in _QUESTION_NAME.finditer(asked):
         name = _POSSESSIVE.sub("", match.group(1))
         folded = fold(name)
         if folded in STOPWORDS or len(folded) < 3 or folded in vocabulary:
             continue
-        if name.isupper() and len(name) <= ACRONYM_LETTERS:
-            if initials is None:
-                capitalised = [w[0] for w in _CAPITALISED.findall(text)]
-                initials = {"".join(capitalised[i : i + k]) for k in range(2, ACRONYM_LETTERS + 1)
-                            for i in range(len(capitalised))}
-            if name in initials:
-                continue
+        if name.isupper() and stands_for(name, text):
+            continue
         if not difflib.get_close_matches(folded, vocabulary, n=1, cutoff=NAME_LIKENESS):
             missing.append(name)
     missing += [n for n in _QUESTION_NUMBER.findall(asked) if n.replace(",", "") not in numbers]

@@ -225,7 +225,7 @@ class SupportChecker:
         matrix = np.asarray([s.sentence.embedding for s in own], dtype=np.float32)
         cosines = matrix @ vector
         cosine = float(cosines.max())
-        acronyms = {a for a in _acronyms(claim) if _initials(a.upper(), said)}
+        acronyms = {a for a in _acronyms(claim) if stands_for(a.upper(), said)}
         found = _found(stems, _stems(said) | acronyms)
         coverage = len(found) / len(stems)
         m = self.model
@@ -300,13 +300,13 @@ def _names_found(claimed: list[str], said: str, question: str) -> bool:
     for name in claimed:
         if len(_found(_stems(name), known)) == len(_stems(name)):
             continue
-        if _ACRONYM.match(name) and _initials(name, said):
+        if _ACRONYM.match(name) and stands_for(name, said):
             continue
         return False
     return True
 
 
-def _initials(acronym: str, text: str) -> bool:
+def stands_for(acronym: str, text: str) -> bool:
     """"UN" in "the United Nations", "ICRC" in "International Committee of the Red Cross"."""
     capitals = r"\s+(?:(?:of|the|and|for)\s+)*".join(f"{letter}[\\w’'-]*" for letter in acronym)
     return re.search(rf"\b{capitals}\b", text) is not None
