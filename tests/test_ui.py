@@ -155,10 +155,16 @@ def test_follow_up_and_refusal_and_reload(page):
     assert page.evaluate("document.scrollingElement.scrollHeight <= window.innerHeight")
     shot(page, "desktop-refusal")
     assert_accessible(page, "desktop-refusal")
+    # A refusal because the article never names who is asked about says whom it does not mention.
+    unmentioned = ask(page, "What did Belarusian President Alexander Lukashenko say about the swap?")
+    assert "refusal" in unmentioned.get_attribute("class")
+    expect(unmentioned.locator(".warning")).to_contain_text("Lukashenko")
+    shot(page, "desktop-refusal-unmentioned")
+    assert_accessible(page, "desktop-refusal-unmentioned")
 
     page.reload()
     page.wait_for_selector(".turn-answer")
-    assert page.locator(".question-text").count() == 3  # the conversation survives a reload
+    assert page.locator(".question-text").count() == 4  # the conversation survives a reload
     page.click("#new-chat")
     assert page.locator(".question-text").count() == 0
     expect(page.locator(".starter").first).to_be_visible()
