@@ -70,7 +70,7 @@ def test_streaming_keeps_the_readers_place(page, sample_server, paced):
             window.__tops.push(thread.scrollTop);
         }).observe(thread, { childList: true, subtree: true, characterData: true });
     }""")
-    paced.seconds = 0.3
+    paced.seconds = 0.5  # long enough that, on a loaded machine too, the reader scrolls up mid-answer
     send(page, TWO_SOURCES)
     streaming_text(page)
     # Mid-answer, the reader scrolls up to an older answer and puts the focus on one of its sources.
