@@ -136,10 +136,12 @@ class PassageSearch:
         those searched; none for an answer in other words (an LLM's), which is searched as usual."""
         quotes = [" ".join(q.split()) for q in MARKERS_RE.split(answer.removeprefix(QUOTED_AGAIN))]
         quotes = [q for q in quotes if len(q) >= MIN_QUOTE_CHARS][:MAX_QUOTES]
+        candidates = [self.retriever.lexical.search(q, QUOTE_CANDIDATES, article_ids, filters) for q in quotes]
+        wanted = list(dict.fromkeys(i for ids in candidates for i in ids))
+        chunks = {c.id: c for c in self.store.chunks_by_id(wanted, embedding.tolist())} if wanted else {}
         found: list[str] = []
-        for quote in quotes:
-            ids = self.retriever.lexical.search(quote, QUOTE_CANDIDATES, article_ids, filters)
-            for chunk in self.store.chunks_by_id(ids, embedding.tolist()):
+        for quote, ids in zip(quotes, candidates, strict=True):  # one read for all the quotes' candidates
+            for chunk in (chunks[i] for i in ids if i in chunks):
                 if quote in " ".join(chunk.text.split()) and chunk.article_id not in found:
                     found.append(chunk.article_id)
         return found
