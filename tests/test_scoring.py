@@ -132,3 +132,26 @@ def test_a_follow_up_prefers_the_sentence_after_the_one_it_was_quoted():
     assert ranked(follow_up).index(after) < ranked(follow_up).index(elsewhere)
     nothing_quoted = Question(asked, f"{asked} Bayeux Tapestry", asked, follow_up="pointer")
     assert ranked(nothing_quoted).index(after) > ranked(nothing_quoted).index(elsewhere)
+
+
+def test_a_follow_up_asking_for_a_duration_is_not_answered_by_its_own_quote_without_one():
+    """"How long did it last?" after a quote of the talks: the words carried from that quote find it
+    again, but it holds no duration; the sentence after it does, and is the answer. A quote that does
+    hold what is asked stays first."""
+    chunks = [chunk("c1", "", 0.5)]
+    quoted = sentence("c1", "Delegations met for talks in Istanbul.", unit(1, 0.1, 0), 0)  # cosine 0.99
+    after = sentence("c1", "The session ended after two hours.", unit(1, 1.2, 0), 40)  # 0.64
+
+    def first(question: Question, sentences: list[SentenceVector]) -> SentenceVector:
+        return score_sentences(question.search_text, QUERY, chunks, sentences, follow_up=question)[0].sentence
+
+    asked = "How long did it last?"
+    follow_up = Question(asked, f"{asked} Delegations Istanbul talks", asked, follow_up="pointer",
+                         leans_on=f"{quoted.text} [1]")
+    assert first(follow_up, [quoted, after]) == after
+    nothing_quoted = Question(asked, f"{asked} Delegations Istanbul talks", asked, follow_up="pointer")
+    assert first(nothing_quoted, [quoted, after]) == quoted
+    with_duration = sentence("c1", "Delegations met for two hours of talks in Istanbul.", unit(1, 0.1, 0), 0)
+    follow_up = Question(asked, f"{asked} Delegations Istanbul talks", asked, follow_up="pointer",
+                         leans_on=f"{with_duration.text} [1]")
+    assert first(follow_up, [with_duration, after]) == with_duration

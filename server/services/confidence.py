@@ -26,6 +26,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -111,12 +112,16 @@ def unmentioned(asked: str, chunks: Sequence[ScoredChunk]) -> list[str]:
     """The names and numbers of the question that no passage mentions ("What did Alexander Lukashenko
     say?", "Who patented a steam engine in 1883?"): the articles found are not about what is asked.
     A near spelling counts as a mention, and so do initials ("UN": "United Nations")."""
-    text = " ".join(" ".join(f"{c.title} {c.section} {c.text}" for c in chunks).split())
-    vocabulary = {fold(w) for w in words(text)}
+    asked_names = [_POSSESSIVE.sub("", match.group(1)) for match in _QUESTION_NAME.finditer(asked)]
+    asked_numbers = _QUESTION_NUMBER.findall(asked)
+    if not asked_names and not asked_numbers:  # most questions: the passages need not be read
+        return []
+    said = [f"{c.title} {c.section} {c.text}" for c in chunks]
+    text = " ".join(" ".join(said).split())
+    vocabulary: frozenset[str] = frozenset().union(*map(_vocabulary, said))
     numbers = {n.replace(",", "") for n in _QUESTION_NUMBER.findall(text)}
     missing = []
-    for match in _QUESTION_NAME.finditer(asked):
-        name = _POSSESSIVE.sub("", match.group(1))
+    for name in asked_names:
         folded = fold(name)
         if folded in STOPWORDS or len(folded) < 3 or folded in vocabulary:
             continue
@@ -124,8 +129,14 @@ def unmentioned(asked: str, chunks: Sequence[ScoredChunk]) -> list[str]:
             continue
         if not difflib.get_close_matches(folded, vocabulary, n=1, cutoff=NAME_LIKENESS):
             missing.append(name)
-    missing += [n for n in _QUESTION_NUMBER.findall(asked) if n.replace(",", "") not in numbers]
+    missing += [n for n in asked_numbers if n.replace(",", "") not in numbers]
     return missing
+
+
+@lru_cache(maxsize=4096)
+def _vocabulary(text: str) -> frozenset[str]:
+    """The folded words of a passage; cached, as the same passages are found for question after question."""
+    return frozenset(fold(w) for w in set(words(text)))
 
 
 @dataclass(frozen=True)

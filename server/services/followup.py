@@ -16,7 +16,8 @@ for an ellipsis that names something new ("And the Kremlin?": the new name repla
 words for one that does not ("And the metropolitan area?": still Warsaw's), all of it for a bare
 question. Carrying terms rather than the whole previous question keeps the old question's wording from
 outweighing the new one. Either way the follow-up keeps the answer it leans on (`Question.leans_on`):
-the articles that answer quoted are searched first, and the sentence after a quoted one ranks higher.
+the articles that answer quoted are searched first, the sentence after a quoted one ranks higher, and
+a quoted one without the number or date the follow-up asks for ranks lower (scoring.py).
 """
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ ELLIPSIS_WEIGHT = 0.4
 # A follow-up often asks what the sentence after the one quoted to it says ("Who commissioned it?"
 # after a quote naming the Bayeux Tapestry: "It was commissioned by Odo…").
 CONTINUATION_BONUS = 0.3
+# …and a sentence that answer quoted, without the number or date the follow-up asks for, is no answer
+# to it ("How long did it last?" after a quote of the talks).
+REPEAT_PENALTY = 0.3
 
 _NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
@@ -107,7 +110,7 @@ def score_sentences(
     own = content_stems(follow_up.asked) if follow_up else frozenset()
     own_weight = ELLIPSIS_WEIGHT if follow_up and follow_up.follow_up == "ellipsis" else FOLLOW_UP_WEIGHT
     cosines = np.asarray([s.embedding for s in sentences], dtype=np.float32) @ embedding
-    following = _following_quoted(sentences, follow_up.leans_on, own) if follow_up else set()
+    following, repeated = _around_quoted(sentences, follow_up.leans_on, own) if follow_up else (set(), set())
     needs_kind = kind is not None and strict_kind(kind)  # a continuation without it is no answer
     scored = []
     for s, cosine in zip(sentences, cosines.tolist(), strict=True):
@@ -125,25 +128,30 @@ def score_sentences(
             score += own_weight * len(own & said) / len(own)
         if (s.chunk_id, s.start) in following and (held or not needs_kind):
             score += CONTINUATION_BONUS
+        if (s.chunk_id, s.start) in repeated and needs_kind and not held:
+            score -= REPEAT_PENALTY
         scored.append(ScoredSentence(s, n, evidence, score))
     scored.sort(key=lambda t: (-t.score, t.sentence.start))
     return scored
 
 
-def _following_quoted(
+def _around_quoted(
     sentences: Sequence[SentenceVector], answer: str, own: frozenset[str]
-) -> set[tuple[str, int]]:
-    """(chunk id, start) of each sentence that comes right after one that `answer` quotes, unless the
-    quoted one already holds most of the follow-up's own words (`own`: "What did he say the real
-    measure of success would be?" after a quote of it is answered by that quote, not the next one)."""
+) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+    """(chunk id, start) of each sentence that comes right after one that `answer` quotes, and of
+    those quoted ones, unless the quoted one already holds most of the follow-up's own words (`own`:
+    "What did he say the real measure of success would be?" after a quote of it is answered by that
+    quote, not the next one)."""
     by_chunk: dict[str, list[SentenceVector]] = {}
     for s in sentences:
         by_chunk.setdefault(s.chunk_id, []).append(s)
-    out = set()
+    following, quoted = set(), set()
     for in_chunk in by_chunk.values():
         in_chunk.sort(key=lambda s: s.start)
+        for s in in_chunk:
+            if s.text in answer and len(own & content_stems(s.text)) * 2 <= len(own):
+                quoted.add((s.chunk_id, s.start))
         for s, after in pairwise(in_chunk):
-            answered_there = len(own & content_stems(s.text)) * 2 > len(own)
-            if s.text in answer and after.text not in answer and not answered_there:
-                out.add((after.chunk_id, after.start))
-    return out
+            if (s.chunk_id, s.start) in quoted and after.text not in answer:
+                following.add((after.chunk_id, after.start))
+    return following, quoted
