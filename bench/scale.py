@@ -16,7 +16,9 @@ Stages, each measured on an embedded store:
    would take ~3 hours on 2 cores; so each distinct text is embedded once by the real model and every
    further use gets its vector with a small deterministic jitter (cosine ~0.99 to it; no two records
    are identical, which an HNSW index would handle unlike real data). Latency, memory and disk depend
-   on the number of records, not on their values; ingest speed is the 1,000-article stage's.
+   on the number of records, not on their values; ingest speed is the 1,000-article stage's. Chroma
+   writes ~1 article/s on 2 cores even so, so `--fill-minutes M` stops the writing after M minutes
+   and measures the store at the size it reached.
 
 At each size: on-disk size; the lexical (BM25) index's full build and its update after one more
 article; a real server's cold start (spawn → /healthz) and RSS; `/ask` latency (extractive, one
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +117,15 @@ def disk_mib(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def ingest(service: Any, numbers: range, paragraphs: list[tuple[str, str]]) -> dict:
+def until(deadline: float | None, numbers: range) -> Iterator[int]:
+    """`numbers`, until `deadline` (time.perf_counter) has passed."""
+    for n in numbers:
+        if deadline is not None and time.perf_counter() > deadline:
+            return
+        yield n
+
+
+def ingest(service: Any, numbers: Iterable[int], paragraphs: list[tuple[str, str]]) -> dict:
     from index.ingest import ArticleInput
 
     items = (ArticleInput(text, article_id=article_id)
@@ -260,6 +271,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write scale.json and scale_latency.png to this directory")
     parser.add_argument("--articles", type=int, default=1_000, help="articles ingested for real (stage 2)")
     parser.add_argument("--fill", type=int, default=10_000, help="articles in all at stage 3")
+    parser.add_argument("--fill-minutes", type=float,
+                        help="stop writing stage 3's articles after this long, and measure what was written")
     parser.add_argument("--server-articles", type=int, default=200,
                         help="articles ingested into a Chroma server (stage 2; 0: skip)")
     args = parser.parse_args()
@@ -296,12 +309,15 @@ def main() -> None:
         print(f"{n + 1:,} articles:", json.dumps(stage), flush=True)
 
         reusing = ReusingEmbedder(embedder)
-        stage = {"fill": ingest(make_container(data_dir, reusing).ingestion, range(n + 1, args.fill), paragraphs)}
+        deadline = time.perf_counter() + 60 * args.fill_minutes if args.fill_minutes else None
+        stage = {"fill": ingest(make_container(data_dir, reusing).ingestion,
+                                until(deadline, range(n + 1, args.fill)), paragraphs)}
+        filled = n + 1 + stage["fill"]["articles"]
         stage["disk_mib"] = round(disk_mib(data_dir), 1)
         stage["lexical"] = lexical_costs(data_dir, embedder, paragraphs, args.fill)
         stage["server"] = serve_and_measure(data_dir, qs)
-        stages[args.fill + 1] = stage
-        print(f"{args.fill + 1:,} articles:", json.dumps(stage), flush=True)
+        stages[filled + 1] = stage
+        print(f"{filled + 1:,} articles:", json.dumps(stage), flush=True)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "scale.json").write_text(json.dumps(results, indent=2) + "\n")
