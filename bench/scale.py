@@ -17,7 +17,7 @@ Stages, each measured on an embedded store:
    further use gets its vector with a small deterministic jitter (cosine ~0.99 to it; no two records
    are identical, which an HNSW index would handle unlike real data). Latency, memory and disk depend
    on the number of records, not on their values; ingest speed is the 1,000-article stage's. Chroma
-   writes ~1 article/s on 2 cores even so, so `--fill-minutes M` stops the writing after M minutes
+   writes only ~2 articles/s on 2 cores even so, so `--fill-minutes M` stops the writing after M minutes
    and measures the store at the size it reached.
 
 At each size: on-disk size; the lexical (BM25) index's full build and its update after one more

@@ -114,7 +114,7 @@ def unmentioned(asked: str, chunks: Sequence[ScoredChunk]) -> list[str]:
     A near spelling counts as a mention, and so do initials ("UN": "United Nations")."""
     asked_names = [_POSSESSIVE.sub("", match.group(1)) for match in _QUESTION_NAME.finditer(asked)]
     asked_numbers = _QUESTION_NUMBER.findall(asked)
-    if not asked_names and not asked_numbers:  # most questions: the passages need not be read
+    if not asked_names and not asked_numbers:  # nothing to look for: the passages need not be read
         return []
     said = [f"{c.title} {c.section} {c.text}" for c in chunks]
     text = " ".join(" ".join(said).split())
