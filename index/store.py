@@ -37,6 +37,7 @@ of a server removes them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -78,6 +79,9 @@ _BATCH = 64
 # a crash, so few of them can rank high at once. A margin, not a bound: when more of them rank that high,
 # a search returns fewer than `top_k`.
 _SPARE_CANDIDATES = 4
+# Whole-store reads (see `chunk_texts`): this many articles a query, this many records a page.
+_ARTICLES_A_READ = 200
+_RECORDS_A_READ = 10_000
 # What a chunk read and a chunk search ask Chroma for: the fields StoredChunk is made of.
 _CHUNK_FIELDS: Include = ["documents", "metadatas"]
 _CHUNK_QUERY_FIELDS: Include = ["documents", "metadatas", "distances"]
@@ -502,12 +506,19 @@ class ArticleStore:
 
     def chunk_texts(self, versions: Mapping[str, str]) -> list[StoredChunk]:
         """The chunks of exactly these (article_id -> version) pairs, in article then chunk order."""
-        if not versions:
-            return []
-        where: Where = {"$and": [_where_in("article_id", versions),
-                                 _where_in("version", sorted(set(versions.values())))]}
-        chunks = [c for c in _got_chunks(self._chunks.get(where=where, include=_CHUNK_FIELDS))
-                  if versions.get(c.article_id) == c.version]
+        chunks = []
+        ids = sorted(versions)
+        # Some articles at a time, each group in pages: a read of more than ~32,000 records fails
+        # (Chroma reads their fields in one SQLite statement, and SQLite allows 32,766 variables), which
+        # the lexical index's first build met at ~1,500 articles of 22 passages (bench.scale).
+        for start in range(0, len(ids), _ARTICLES_A_READ):
+            group = {a: versions[a] for a in ids[start : start + _ARTICLES_A_READ]}
+            where: Where = {"$and": [_where_in("article_id", group), _where_in("version", sorted(set(group.values())))]}
+            for offset in itertools.count(0, _RECORDS_A_READ):
+                got = self._chunks.get(where=where, include=_CHUNK_FIELDS, limit=_RECORDS_A_READ, offset=offset)
+                chunks += [c for c in _got_chunks(got) if group.get(c.article_id) == c.version]
+                if len(got["ids"]) < _RECORDS_A_READ:
+                    break
         chunks.sort(key=lambda c: (c.article_id, c.start, c.part))
         return chunks
 

@@ -192,3 +192,18 @@ def test_chunks_by_id_survives_a_chunk_deleted_between_its_read_and_its_query(st
     monkeypatch.setattr(ArticleStore, "_current", current_then_deleted_elsewhere)
     assert [c.id for c in store.chunks_by_id(ids, Q)] == [ids[0]]
     assert deleted == [ids[1]]
+
+
+def test_whole_store_reads_go_in_groups_and_pages(store, monkeypatch):
+    """A Chroma read of more than ~32,000 records fails (SQLite's limit on a statement's variables):
+    the lexical index's first build failed at ~1,500 articles. Reads of every chunk go some articles
+    at a time, each in pages; made small here, they must still return every current chunk once."""
+    monkeypatch.setattr("index.store._ARTICLES_A_READ", 2)
+    monkeypatch.setattr("index.store._RECORDS_A_READ", 3)
+    expected = []
+    for n in range(5):
+        expected += write(store, f"a{n}", "v2", [(f"Article {n} part {k}.", unit(1, n, k, 0)) for k in range(n + 2)])
+    write(store, "a0", "v1", [("Old.", unit(1, 0, 0, 0))], commit=False)  # not current: left out
+    ids, article_ids, _, texts = store.current_chunk_texts()
+    assert ids == expected  # each once, in article then chunk order
+    assert article_ids[:2] == ["a0", "a0"] and texts[-1] == "Article 4 part 5."
