@@ -175,25 +175,6 @@ def test_registry_round_trip(store):
     assert store.counts() == (2, 3)
 
 
-def test_chunks_by_id_survives_a_chunk_deleted_between_its_read_and_its_query(store, monkeypatch):
-    """Chroma fails a query that names a missing id; a concurrent replace or delete can remove a chunk
-    after chunks_by_id has read which of the ids exist."""
-    ids = write(store, "a", "v1", [("One.", unit(1, 0, 0, 0)), ("Two.", unit(0, 1, 0, 0))])
-    real_current = ArticleStore._current
-    deleted: list[str] = []
-
-    def current_then_deleted_elsewhere(self, nodes):
-        kept = real_current(self, nodes)
-        if not deleted:
-            deleted.append(ids[1])
-            self.chunk_vectors.delete_nodes([ids[1]])
-        return kept
-
-    monkeypatch.setattr(ArticleStore, "_current", current_then_deleted_elsewhere)
-    assert [c.id for c in store.chunks_by_id(ids, Q)] == [ids[0]]
-    assert deleted == [ids[1]]
-
-
 def test_whole_store_reads_go_in_groups_and_pages(store, monkeypatch):
     """A Chroma read of more than ~32,000 records fails (SQLite's limit on a statement's variables):
     the lexical index's first build failed at ~1,500 articles. Reads of every chunk go some articles
