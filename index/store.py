@@ -42,7 +42,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -59,6 +59,7 @@ from index.metadata import host_key, source_key
 # llama-index is imported on first write, not with this module: reads never need it, and importing it
 # takes ~0.5 s (the server's start, `articlechat articles`, `delete` and `ask` need none of it).
 if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
     from llama_index.core.schema import BaseNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -311,22 +312,22 @@ class ArticleStore:
         return None
 
     def _article_ids(self) -> list[str]:
-        return list(self._articles.get(include=[])["ids"])
+        return [i for got in _pages(self._articles, []) for i in got["ids"]]
 
     def list_articles(self) -> list[ArticleRecord]:
-        got = self._articles.get(include=["metadatas"])
-        records = [_record(i, "", m) for i, m in zip(got["ids"], _metadatas(got), strict=True)]
+        records = [_record(i, "", m) for got in _pages(self._articles, ["metadatas"])
+                   for i, m in zip(got["ids"], _metadatas(got), strict=True)]
         return sorted(records, key=lambda r: (r.title.lower(), r.id))
 
     def current_versions(self, article_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """article_id -> (version, title) for the ids that exist."""
         ids = sorted(set(article_ids))
-        if not ids:
-            return {}
-        got = self._articles.get(ids=ids, include=["metadatas"])
-        return {
-            i: (_text(m, "version"), _text(m, "title")) for i, m in zip(got["ids"], _metadatas(got), strict=True)
-        }
+        out = {}
+        for start in range(0, len(ids), _RECORDS_A_READ):  # the sweep asks for every article
+            got = self._articles.get(ids=ids[start : start + _RECORDS_A_READ], include=["metadatas"])
+            out.update({i: (_text(m, "version"), _text(m, "title"))
+                        for i, m in zip(got["ids"], _metadatas(got), strict=True)})
+        return out
 
     def generation(self, max_age: float = 0.0) -> str:
         """The store's generation, which every commit or delete changes (in any process). With `max_age`,
@@ -500,8 +501,8 @@ class ArticleStore:
 
     def article_versions(self) -> dict[str, str]:
         """article_id -> current version, for every article."""
-        got = self._articles.get(include=["metadatas"])
-        return {i: _text(m, "version") for i, m in zip(got["ids"], _metadatas(got), strict=True)}
+        return {i: _text(m, "version") for got in _pages(self._articles, ["metadatas"])
+                for i, m in zip(got["ids"], _metadatas(got), strict=True)}
 
     def chunk_texts(self, versions: Mapping[str, str]) -> list[StoredChunk]:
         """The chunks of exactly these (article_id -> version) pairs, in article then chunk order."""
@@ -513,11 +514,8 @@ class ArticleStore:
         for start in range(0, len(ids), _ARTICLES_A_READ):
             group = {a: versions[a] for a in ids[start : start + _ARTICLES_A_READ]}
             where: Where = {"$and": [_where_in("article_id", group), _where_in("version", sorted(set(group.values())))]}
-            for offset in itertools.count(0, _RECORDS_A_READ):
-                got = self._chunks.get(where=where, include=_CHUNK_FIELDS, limit=_RECORDS_A_READ, offset=offset)
+            for got in _pages(self._chunks, _CHUNK_FIELDS, where):
                 chunks += [c for c in _got_chunks(got) if group.get(c.article_id) == c.version]
-                if len(got["ids"]) < _RECORDS_A_READ:
-                    break
         chunks.sort(key=lambda c: (c.article_id, c.start, c.part))
         return chunks
 
@@ -719,6 +717,16 @@ def _embeddings(got: GetResult) -> list[list[float]]:
     if count == 0:
         return []
     return np.asarray(vectors, dtype=np.float32).reshape(count, -1).tolist()
+
+
+def _pages(collection: Collection, include: Include, where: Where | None = None) -> Iterator[GetResult]:
+    """Every record (`where` matches) in pages of _RECORDS_A_READ: one read of more than ~32,000
+    records fails (see `ArticleStore.chunk_texts`)."""
+    for offset in itertools.count(0, _RECORDS_A_READ):
+        got = collection.get(where=where, include=include, limit=_RECORDS_A_READ, offset=offset)
+        yield got
+        if len(got["ids"]) < _RECORDS_A_READ:
+            return
 
 
 def _got_chunks(got: GetResult) -> list[StoredChunk]:

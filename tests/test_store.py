@@ -178,7 +178,8 @@ def test_registry_round_trip(store):
 def test_whole_store_reads_go_in_groups_and_pages(store, monkeypatch):
     """A Chroma read of more than ~32,000 records fails (SQLite's limit on a statement's variables):
     the lexical index's first build failed at ~1,500 articles. Reads of every chunk go some articles
-    at a time, each in pages; made small here, they must still return every current chunk once."""
+    at a time, each in pages, and reads of the whole registry in pages; made small here, they must
+    still return every current chunk and every article once."""
     monkeypatch.setattr("index.store._ARTICLES_A_READ", 2)
     monkeypatch.setattr("index.store._RECORDS_A_READ", 3)
     expected = []
@@ -188,3 +189,7 @@ def test_whole_store_reads_go_in_groups_and_pages(store, monkeypatch):
     ids, article_ids, _, texts = store.current_chunk_texts()
     assert ids == expected  # each once, in article then chunk order
     assert article_ids[:2] == ["a0", "a0"] and texts[-1] == "Article 4 part 5."
+    everyone = [f"a{n}" for n in range(5)]  # the registry's whole reads too
+    assert sorted(r.id for r in store.list_articles()) == everyone
+    assert store.article_versions() == dict.fromkeys(everyone, "v2")
+    assert sorted(store.current_versions(everyone)) == everyone
