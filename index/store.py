@@ -721,7 +721,8 @@ def _embeddings(got: GetResult) -> list[list[float]]:
 
 def _pages(collection: Collection, include: Include, where: Where | None = None) -> Iterator[GetResult]:
     """Every record (`where` matches) in pages of _RECORDS_A_READ: one read of more than ~32,000
-    records fails (see `ArticleStore.chunk_texts`)."""
+    records fails (see `ArticleStore.chunk_texts`). A write between two pages may move a record across
+    their boundary; it also bumps the generation, so the lexical index reads again."""
     for offset in itertools.count(0, _RECORDS_A_READ):
         got = collection.get(where=where, include=include, limit=_RECORDS_A_READ, offset=offset)
         yield got
