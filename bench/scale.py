@@ -276,6 +276,8 @@ def main() -> None:
     parser.add_argument("--server-articles", type=int, default=200,
                         help="articles ingested into a Chroma server (stage 2; 0: skip)")
     args = parser.parse_args()
+    if args.fill_minutes is not None and args.fill_minutes <= 0:
+        parser.error("--fill-minutes must be a positive number of minutes")
     if not SQUAD_DOCS.is_dir():
         sys.exit(f"missing {SQUAD_DOCS}: the benchmark reads the shared evaluation set beside the checkout")
     from index.embedding import make_embedder
