@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from index.duplicates import DUPLICATE_JACCARD, Signature, jaccard, signature
 from index.metadata import ArticleMeta
 from index.parsing import ArticleError, ParsedArticle, decode_bytes, detect_format, parse_article
-from index.store import ArticleRecord, ArticleStore, FilterFields, SentenceRecord
+from index.store import ArticleRecord, ArticleStore, FilterFields, SentenceRecord, chunk_id, sentence_id
 
 # Imported where used: llama-index (via the chunker and TextNode) and the embedder take ~1 s to
 # import, and listing or deleting articles needs neither.
@@ -350,11 +350,11 @@ class IngestionService:
         article, article_id, version, chunks = prepared.article, prepared.article_id, prepared.version, prepared.chunks
         chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
         fields = prepared.filter_fields
-        nodes = []
+        nodes, first_sentence = [], 0
         for i, (chunk, vector) in enumerate(zip(chunks, chunk_vectors, strict=True)):
             nodes.append(
                 TextNode(
-                    id_=_chunk_id(article_id, version, i),
+                    id_=chunk_id(article_id, version, i),
                     text=chunk.text,
                     embedding=vector,
                     metadata={
@@ -364,17 +364,19 @@ class IngestionService:
                         "part": chunk.part,
                         "start": chunk.start,
                         "end": chunk.end,
+                        # Its sentences' numbers: they are then read by id (StoredChunk.sentences).
+                        "first_sentence": first_sentence,
+                        "sentence_count": len(chunk.sentences),
                         **fields.metadata(),  # what searches filter on (index/store.py)
                     },
                 )
             )
+            first_sentence += len(chunk.sentences)
         sentences = []
         for j, ((ci, (s, e)), vector) in enumerate(zip(prepared.sentence_spans, sentence_vectors, strict=True)):
-            chunk_id = _chunk_id(article_id, version, ci)
-            sentences.append(
-                SentenceRecord(f"{chunk_id}::s{j}", chunk_id, article_id, version, s, e, article.text[s:e], vector,
-                               fields)
-            )
+            owner = chunk_id(article_id, version, ci)
+            sentences.append(SentenceRecord(sentence_id(owner, j), owner, article_id, version, s, e, article.text[s:e],
+                                            vector, fields))
         meta = prepared.meta
         previous = self.store.get_article(article_id) if meta.url else None
         aliases = list(dict.fromkeys([*(previous.aliases if previous else []), *prepared.aliases]))
@@ -397,7 +399,7 @@ class IngestionService:
             signature=prepared.signature.encode() if prepared.signature is not None else "",
         )
         with self._write_lock:
-            replaced = self.store.current_versions([article_id]).get(article_id, (None, ""))[0]
+            replaced = self.store.article_heads([article_id]).get(article_id)
             try:
                 self.store.add_version(nodes, sentences)
                 self.store.commit(record)
@@ -455,10 +457,6 @@ def _page_meta(meta: ArticleMeta, page_url: str) -> tuple[ArticleMeta, tuple[str
     url = normalize_url(meta.url) if meta.url and same_site(meta.url, fetched) else fetched
     meta = replace(meta, url=url, source=meta.source or (urlsplit(url).hostname or "").removeprefix("www."))
     return meta, (fetched,) if fetched != url else ()
-
-
-def _chunk_id(article_id: str, version: str, index: int) -> str:
-    return f"{article_id}::{version}::{index}"
 
 
 def _section_dicts(article: ParsedArticle) -> list[dict[str, Any]]:

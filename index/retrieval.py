@@ -41,8 +41,8 @@ CANDIDATES = 20  # from each ranking, before fusion
 # Sentences, not chunks: several of the nearest sentences often share a chunk, so fetch more of them
 # to fill CANDIDATES distinct chunks.
 SENTENCE_CANDIDATES = 60
-# Fused ranks kept beyond top_k: a lexical or sentence hit may belong to a version superseded since
-# the BM25 index was built, and is dropped when its chunk is fetched.
+# Fused ranks kept beyond top_k: a hit may belong to a superseded version (the vector searches do not
+# filter by version, the BM25 index may be a build behind), and is dropped when its chunk is read.
 SPARE_RANKS = 4
 # The sentence search runs beside the chunk search (Chroma releases the GIL while it searches: ~4 ms
 # saved a question on 2 cores); one pool for the process, shared by concurrent questions.
@@ -239,15 +239,14 @@ class HybridRetriever:
     ) -> Retrieved:
         sentence_search = _SEARCHES.submit(self.store.search_sentences, embedding, SENTENCE_CANDIDATES, article_ids,
                                            filters)
-        dense = self.store.search(embedding, CANDIDATES, article_ids, filters)
+        dense = self.store.nearest_chunks(embedding, CANDIDATES, article_ids, filters)
         lexical, named = self.lexical.lookup(query, CANDIDATES, article_ids, filters)
         by_sentence = sentence_search.result()[:CANDIDATES]
         fused: dict[str, float] = defaultdict(float)
-        for ranking in ([c.id for c in dense], lexical, by_sentence, named[:CANDIDATES]):
+        for ranking in (dense, lexical, by_sentence, named[:CANDIDATES]):
             for rank, chunk_id in enumerate(ranking):
                 fused[chunk_id] += 1.0 / (RRF_K + rank + 1)
         best = sorted(fused, key=lambda chunk_id: -fused[chunk_id])[: top_k + SPARE_RANKS]
-        by_id = {c.id: c for c in dense}
-        by_id.update({c.id: c for c in self.store.chunks_by_id([i for i in best if i not in by_id], embedding)})
-        chunks = [by_id[i] for i in best if i in by_id][:top_k]
+        # One read for the chunks kept, whichever ranking found them; it drops superseded versions.
+        chunks = self.store.chunks_by_id(best, embedding)[:top_k]
         return Retrieved(chunks, {c.id for c in chunks} & set(named))

@@ -28,11 +28,11 @@ is deleted. A failure at any point leaves the previous version fully visible; a 
 what it wrote.
 
 Several processes may write one store (API workers or replicas over a Chroma server): a write removes
-only the version it replaced, its own failed one, and versions older than SWEEP_AFTER_SECONDS, never
-a younger version of another, which may be another process's write in progress (removing it once left
-an article whose registry named a version with no chunks). Two writes of one article at once: the
-later commit wins, the other's chunks stay invisible until the next ingest of that article or start
-of a server removes them.
+only the version it replaced and its own failed one, never another version, which may be another
+process's write in progress (removing it once left an article whose registry named a version with no
+chunks). Two writes of one article at once: the later commit wins, the other's chunks stay invisible
+until the sweep at a server's start removes them (versions no article names, older than
+SWEEP_AFTER_SECONDS), as it does a crash's leftovers.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -51,7 +52,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import chromadb
 import numpy as np
 from chromadb.api import ClientAPI
-from chromadb.api.types import GetResult, Include, Metadata, PyEmbedding, QueryResult, Where
+from chromadb.api.types import GetResult, Include, Metadata, PyEmbedding, Where
 from chromadb.base_types import InclusionExclusionOperator, LiteralValue, LogicalOperator, WhereOperator
 
 from index.metadata import host_key, source_key
@@ -79,12 +80,19 @@ _BATCH = 64
 # a crash, so few of them can rank high at once. A margin, not a bound: when more of them rank that high,
 # a search returns fewer than `top_k`.
 _SPARE_CANDIDATES = 4
+# A search within at most this many chunks (some articles') reads their vectors and ranks them here:
+# Chroma's own filtered search first reads every record the filter matches by scanning the collection
+# (457 ms at 400,000 sentences, against ~5 ms for this).
+_RANKED_HERE = 500
+# Registry reads made beside a chunk read (see `chunks_by_id`); one pool for the process.
+_READS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="registry-read")
 # Whole-store reads (see `chunk_texts`): this many articles a query, this many records a page.
 _ARTICLES_A_READ = 200
 _RECORDS_A_READ = 10_000
-# What a chunk read and a chunk search ask Chroma for: the fields StoredChunk is made of.
+# What a chunk read asks Chroma for: the fields StoredChunk is made of.
 _CHUNK_FIELDS: Include = ["documents", "metadatas"]
-_CHUNK_QUERY_FIELDS: Include = ["documents", "metadatas", "distances"]
+_SENTENCE_FIELDS: Include = ["embeddings", "metadatas", "documents"]
+_SENTENCE_MARK = "::s"
 # Records of a version that never became current (a crash between writing and committing) or that
 # was replaced (a crash before its clean-up) are swept once they are this old: a younger one may
 # belong to a write still in progress in another process sharing the store.
@@ -135,6 +143,7 @@ class ArticleHead:
     url: str = ""
     site: str = ""
     published: str = ""
+    chunk_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -215,6 +224,7 @@ class ScoredChunk:
     url: str = ""
     source: str = ""
     published: str = ""
+    sentences: range | None = None  # see StoredChunk
 
 
 @dataclass
@@ -254,18 +264,44 @@ class StoredChunk:
     end: int
     text: str
     filter_fields: FilterFields = field(default_factory=FilterFields)
+    # The numbers of its sentences (their ids are `sentence_id(id, n)`), or None for a chunk written
+    # before the range was stored, whose sentences are found by their `chunk_id` instead.
+    sentences: range | None = None
 
     @classmethod
     def of(cls, chunk_id: str, text: str, meta: Mapping[str, object]) -> StoredChunk:
         """From a chunk record: its id, document and (flat) metadata."""
+        first, count = meta.get("first_sentence"), meta.get("sentence_count")
+        sentences = range(first, first + count) if isinstance(first, int) and isinstance(count, int) else None
         return cls(
             chunk_id, _text(meta, "article_id"), _text(meta, "version"), _text(meta, "section"),
             _integer(meta, "part"), _integer(meta, "start"), _integer(meta, "end"), text, FilterFields.of(meta),
+            sentences,
         )
 
     def scored(self, score: float, head: ArticleHead) -> ScoredChunk:
         return ScoredChunk(self.id, self.article_id, self.section, self.part, self.start, self.end, self.text, score,
-                           head.title, self.version, head.url, head.site, head.published)
+                           head.title, self.version, head.url, head.site, head.published, self.sentences)
+
+
+def chunk_id(article_id: str, version: str, number: int) -> str:
+    """The id of chunk `number` of one version of an article: named, never searched for (see
+    `drop_replaced`)."""
+    return f"{article_id}::{version}::{number}"
+
+
+def sentence_id(chunk_id: str, number: int) -> str:
+    """The id of sentence `number` (counted through the article) of a chunk: the chunk's id can be read
+    back from it, and the ids of a chunk's sentences can be named without a search (see `sentences_of`)."""
+    return f"{chunk_id}{_SENTENCE_MARK}{number}"
+
+
+def chunk_of_sentence(sentence_id: str) -> str:
+    return sentence_id.rsplit(_SENTENCE_MARK, 1)[0]
+
+
+def _article_of(chunk_id: str) -> str:
+    return chunk_id.rsplit("::", 2)[0]
 
 
 def chroma_client(
@@ -420,27 +456,24 @@ class ArticleStore:
         got = self._articles.get(where=where, include=["metadatas"])
         return [_record(i, "", m) for i, m in zip(got["ids"], _metadatas(got), strict=True)]
 
-    def drop_replaced(self, article_id: str, replaced: str | None, keep_version: str | None = None) -> None:
+    def drop_replaced(self, article_id: str, replaced: ArticleHead | None, keep_version: str | None = None) -> None:
         """After a commit of `keep_version` (or a delete, None): delete the chunks and sentences of
-        `replaced`, the version the registry named before, and of any other version of `article_id` but
-        `keep_version` written more than SWEEP_AFTER_SECONDS ago (a crash's leftovers). A younger one may
-        be another process's write in progress: left alone (see the module's docstring)."""
-        cutoff = int(time.time() - SWEEP_AFTER_SECONDS)
+        `replaced`, the version the registry named before. Other versions of the article left behind
+        (a crash's, or another process's write in progress) are the sweep's.
 
-        def doomed(meta: Mapping[str, object]) -> bool:
-            version = meta.get("version")
-            written_at = meta.get("written_at")
-            old = isinstance(written_at, int) and written_at < cutoff
-            return version != keep_version and (old or (version == replaced and replaced != keep_version))
-
-        # Read by the article's id alone, then deleted by id: a delete filtered on `written_at` too made
-        # Chroma read every record's, so each ingest slowed as the store grew (measured: 34 vs 16 ms at
-        # 24,000 records, 105 vs 28 ms at 120,000; 10,000 articles hold 1.2 million sentences).
-        for collection in (self._chunks, self._sentences):
-            got = collection.get(where={"article_id": article_id}, include=["metadatas"])
-            ids = [i for i, meta in zip(got["ids"], _metadatas(got), strict=True) if doomed(meta)]
-            if ids:
-                collection.delete(ids=ids)
+        By id (the registry's chunk count names the chunks, their sentence ranges the sentences): a
+        read filtered on `article_id` scans the collection, so each ingest slowed as the store grew (45
+        ms a collection at 400,000 sentences; 10,000 articles hold 1.2 million)."""
+        if replaced is None or replaced.version == keep_version:
+            return
+        ids = [chunk_id(article_id, replaced.version, n) for n in range(replaced.chunk_count)]
+        chunks = _got_chunks(self._chunks.get(ids=ids, include=_CHUNK_FIELDS)) if ids else []
+        sentences = [sentence_id(c.id, n) for c in chunks if c.sentences is not None for n in c.sentences]
+        if unranged := [c.id for c in chunks if c.sentences is None]:  # written before ranges were stored
+            sentences += self._sentences.get(where=_where_in("chunk_id", unranged), include=[])["ids"]
+        for collection, doomed in ((self._sentences, sentences), (self._chunks, [c.id for c in chunks])):
+            for start in range(0, len(doomed), _RECORDS_A_READ):
+                collection.delete(ids=doomed[start : start + _RECORDS_A_READ])
 
     def drop_version(self, article_id: str, version: str) -> None:
         """Delete the chunks and sentences of one version of `article_id` (a failed write's)."""
@@ -469,7 +502,7 @@ class ArticleStore:
         # Registry first: the article disappears at once, even if removing its chunks fails.
         self._articles.delete(ids=[article_id])
         self._bump_generation()
-        self.drop_replaced(article_id, record.version)
+        self.drop_replaced(article_id, ArticleHead(record.version, record.title, chunk_count=record.chunk_count))
         return True
 
     # --- search ---------------------------------------------------------------------------------
@@ -479,25 +512,58 @@ class ArticleStore:
     ) -> list[ScoredChunk]:
         """The `top_k` chunks nearest to `embedding` among the current versions of the articles (of
         `article_ids`, and that `filters` accept, when given)."""
+        ids = self.nearest_chunks(embedding, top_k + _SPARE_CANDIDATES, article_ids, filters)
+        return sorted(self.chunks_by_id(ids, embedding), key=lambda c: -c.score)[:top_k]
+
+    def nearest_chunks(
+        self, embedding: list[float], k: int, article_ids: list[str] | None = None,
+        filters: SearchFilters | None = None,
+    ) -> list[str]:
+        """Ids of the `k` chunks nearest to `embedding`, best first, of any version (`chunks_by_id` reads
+        the current ones). Ids alone: Chroma reads a result's fields one record at a time, ~0.1 ms each
+        at 400,000 records, so the fields of only the few chunks an answer keeps are read, in one go."""
+        if article_ids and (within := self._within(article_ids, filters)) is not None:
+            return _nearest([c.id for c, _ in within], [v for _, v in within], embedding, k)
         queries: list[PyEmbedding] = [embedding]
-        got = self._chunks.query(query_embeddings=queries, n_results=top_k + _SPARE_CANDIDATES,
-                                 where=_search_where(article_ids, filters), include=_CHUNK_QUERY_FIELDS)
-        chunks, scores = _queried_chunks(got)
-        return [chunk.scored(scores[chunk.id], head) for chunk, head in self._current(chunks)][:top_k]
+        got = self._chunks.query(query_embeddings=queries, n_results=k, where=_search_where(article_ids, filters),
+                                 include=[])
+        return got["ids"][0] if got["ids"] else []
 
     def search_sentences(
         self, embedding: list[float], top_k: int, article_ids: list[str] | None = None,
         filters: SearchFilters | None = None,
     ) -> list[str]:
-        """Ids of the chunks holding the sentences nearest to `embedding`, best first, each once.
+        """Ids of the chunks holding the `top_k` sentences nearest to `embedding`, best first, each once.
 
         A passage can hold the answer in one sentence among many unrelated ones; its own embedding
         then blurs it, while that sentence's embedding does not. The ids may name chunks of a
         superseded version: `chunks_by_id` drops those."""
-        where = _search_where(article_ids, filters)
-        queries: list[PyEmbedding] = [embedding]
-        got = self._sentences.query(query_embeddings=queries, n_results=top_k, where=where, include=["metadatas"])
-        return list(dict.fromkeys(_text(m, "chunk_id") for m in _query_metadatas(got)))
+        within = self._within(article_ids, filters) if article_ids else None
+        if within is not None and all(c.sentences is not None for c, _ in within):
+            ids = [sentence_id(c.id, n) for c, _ in within if c.sentences is not None for n in c.sentences]
+            got = self._sentences.get(ids=ids, include=["embeddings"]) if ids else None
+            nearest = _nearest(got["ids"], _embeddings(got), embedding, top_k) if got else []
+        else:
+            queries: list[PyEmbedding] = [embedding]
+            found = self._sentences.query(query_embeddings=queries, n_results=top_k,
+                                          where=_search_where(article_ids, filters), include=[])
+            nearest = found["ids"][0] if found["ids"] else []
+        return list(dict.fromkeys(chunk_of_sentence(i) for i in nearest))
+
+    def _within(
+        self, article_ids: list[str], filters: SearchFilters | None
+    ) -> list[tuple[StoredChunk, list[float]]] | None:
+        """The current chunks of these articles that `filters` accept, with their vectors, to be ranked
+        here; None when they are more than _RANKED_HERE (then Chroma ranks them)."""
+        heads = self.article_heads(article_ids)
+        if sum(h.chunk_count for h in heads.values()) > _RANKED_HERE:
+            return None
+        ids = [chunk_id(a, h.version, n) for a, h in heads.items() for n in range(h.chunk_count)]
+        if not ids:
+            return []
+        got = self._chunks.get(ids=ids, include=[*_CHUNK_FIELDS, "embeddings"])
+        return [(c, v) for c, v in zip(_got_chunks(got), _embeddings(got), strict=True)
+                if not filters or filters.accepts(c.filter_fields)]
 
     def article_versions(self) -> dict[str, str]:
         """article_id -> current version, for every article."""
@@ -535,37 +601,44 @@ class ArticleStore:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []
+        # Their articles' heads are read beside them (a chunk id names its article; Chroma lets go of
+        # the GIL while it reads): ~1 ms of a question's ~13.
+        heads = _READS.submit(self.article_heads, {_article_of(i) for i in wanted})
         got = self._chunks.get(ids=wanted, include=[*_CHUNK_FIELDS, "embeddings"])
-        if not got["ids"]:
-            return []
-        vectors = np.asarray(_embeddings(got), dtype=np.float32).reshape(len(got["ids"]), -1)
-        query = np.asarray(embedding, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(query)
-        cosines = (vectors @ query) / np.where(norms > 0, norms, 1.0)
-        scores = dict(zip(got["ids"], cosines.tolist(), strict=True))
+        chunks = _got_chunks(got)
+        scores = dict(zip(got["ids"], _cosines(_embeddings(got), embedding).tolist(), strict=True))
         order = {chunk_id: n for n, chunk_id in enumerate(wanted)}
-        found = [c.scored(scores[c.id], head) for c, head in self._current(_got_chunks(got))]
+        found = [c.scored(scores[c.id], head) for c, head in self._current(chunks, heads.result())]
         return sorted(found, key=lambda c: order[c.id])
 
-    def sentences_of(self, chunk_ids: list[str]) -> list[SentenceVector]:
-        """The sentences of these chunks. No version check: a chunk id names its version, so the
-        sentences of current chunks (what `search` and `chunks_by_id` return) are current."""
-        if not chunk_ids:
-            return []
-        got = self._sentences.get(
-            where=_where_in("chunk_id", chunk_ids), include=["embeddings", "metadatas", "documents"]
-        )
-        return [
+    def sentences_of(self, chunks: Sequence[StoredChunk | ScoredChunk]) -> list[SentenceVector]:
+        """The sentences of these chunks, in the chunks' order then the text's. No version check: a chunk
+        id names its version, so the sentences of current chunks (what `search` and `chunks_by_id`
+        return) are current.
+
+        Read by id: a read filtered on `chunk_id` scans the collection (50 vs 1.3 ms at 400,000
+        sentences), which only the chunks written before their sentence range was stored still need."""
+        ids = [sentence_id(c.id, n) for c in chunks if c.sentences is not None for n in c.sentences]
+        unranged = [c.id for c in chunks if c.sentences is None]
+        reads = ([self._sentences.get(ids=ids, include=_SENTENCE_FIELDS)] if ids else []) + (
+            [self._sentences.get(where=_where_in("chunk_id", unranged), include=_SENTENCE_FIELDS)] if unranged else [])
+        order = {c.id: n for n, c in enumerate(chunks)}
+        found = [
             SentenceVector(_text(m, "chunk_id"), _integer(m, "start"), _integer(m, "end"), doc, emb)
+            for got in reads
             for m, doc, emb in zip(_metadatas(got), _documents(got), _embeddings(got), strict=True)
         ]
+        return sorted(found, key=lambda s: (order.get(s.chunk_id, len(order)), s.start))
 
     # --- helpers --------------------------------------------------------------------------------
-    def _current(self, chunks: list[StoredChunk]) -> list[tuple[StoredChunk, ArticleHead]]:
+    def _current(
+        self, chunks: list[StoredChunk], heads: dict[str, ArticleHead]
+    ) -> list[tuple[StoredChunk, ArticleHead]]:
         """The chunks whose (article_id, version) is their article's current version in the registry,
         each with its article's head (title, URL, publication), in the given order: the one version
-        filter of every read."""
-        heads = self.article_heads(c.article_id for c in chunks)
+        filter of every read. `heads`: those read already."""
+        if unread := {c.article_id for c in chunks} - heads.keys():  # a chunk id that did not name its article
+            heads = {**heads, **self.article_heads(unread)}
         kept = []
         for chunk in chunks:
             head = heads.get(chunk.article_id)
@@ -581,7 +654,7 @@ class ArticleStore:
         got = self._articles.get(ids=ids, include=["metadatas"])
         return {
             i: ArticleHead(_text(m, "version"), _text(m, "title"), _text(m, "url", ""), _text(m, "site", ""),
-                           _text(m, "published", ""))
+                           _text(m, "published", ""), _integer(m, "chunk_count"))
             for i, m in zip(got["ids"], _metadatas(got), strict=True)
         }
 
@@ -735,23 +808,19 @@ def _got_chunks(got: GetResult) -> list[StoredChunk]:
                                                                    strict=True)]
 
 
-def _queried_chunks(got: QueryResult) -> tuple[list[StoredChunk], dict[str, float]]:
-    """The chunks of a chunk query (`include=_CHUNK_QUERY_FIELDS`), nearest first, and chunk id -> cosine
-    similarity to the query (a cosine collection's distance is 1 - cosine similarity)."""
-    ids = got["ids"][0] if got["ids"] else []
-    documents = _column(got["documents"][0] if got["documents"] else None, "documents", len(ids))
-    distances = _column(got["distances"][0] if got["distances"] else None, "distances", len(ids))
-    chunks = [StoredChunk.of(i, text or "", meta) for i, text, meta in zip(ids, documents, _query_metadatas(got),
-                                                                           strict=True)]
-    return chunks, {i: 1.0 - distance for i, distance in zip(ids, distances, strict=True)}
+def _nearest(ids: list[str], vectors: list[list[float]], query: list[float], k: int) -> list[str]:
+    """The `k` of `ids` whose vectors are nearest to `query` by cosine, best first."""
+    cosines = _cosines(vectors, query)
+    return [ids[i] for i in np.argsort(-cosines, kind="stable")[:k]]
 
 
-def _query_metadatas(got: QueryResult) -> list[Mapping[str, object]]:
-    """The metadatas of the first (only) query of a `Collection.query` call."""
-    batches = got["metadatas"]
-    count = len(got["ids"][0]) if got["ids"] else 0
-    metas = _column(batches[0] if batches else None, "metadatas", count)
-    return [m if m is not None else {} for m in metas]
+def _cosines(vectors: list[list[float]], query: list[float]) -> np.ndarray:
+    if not len(vectors):
+        return np.zeros(0, dtype=np.float32)
+    matrix = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+    q = np.asarray(query, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(q)
+    return (matrix @ q) / np.where(norms > 0, norms, 1.0)
 
 
 def _text(meta: Mapping[str, object], key: str, default: str | None = None) -> str:

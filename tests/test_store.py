@@ -8,7 +8,7 @@ import pytest
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 
-from index.store import ArticleRecord, ArticleStore, SentenceRecord, chroma_client
+from index.store import ArticleHead, ArticleRecord, ArticleStore, SentenceRecord, chroma_client, chunk_id, sentence_id
 
 
 def unit(*xs: float) -> list[float]:
@@ -17,23 +17,32 @@ def unit(*xs: float) -> list[float]:
 
 
 def write(store: ArticleStore, article_id: str, version: str, chunks: list[tuple[str, list[float]]], *,
-          commit: bool = True, title: str | None = None) -> list[str]:
+          commit: bool = True, title: str | None = None, ranged: bool = True) -> list[str]:
     """Write one version of an article: a chunk per (text, vector), each with one sentence (the chunk's
-    text, with the same vector), as the ingestion service does. Returns the chunk ids."""
+    text, with the same vector), as the ingestion service does. Returns the chunk ids. `ranged=False`:
+    as written before chunks held their sentences' range (a store an upgrade finds)."""
     nodes, sentences, offset = [], [], 0
     for i, (text, vector) in enumerate(chunks):
-        chunk_id = f"{article_id}::{version}::{i}"
+        owner = chunk_id(article_id, version, i)
         start, end = offset, offset + len(text)
         offset = end + 2
         meta = {"article_id": article_id, "version": version, "section": f"S{i}", "part": 0, "start": start, "end": end}
-        nodes.append(TextNode(id_=chunk_id, text=text, embedding=vector, metadata=meta))
-        sentences.append(SentenceRecord(f"{chunk_id}::s0", chunk_id, article_id, version, start, end, text, vector))
+        if ranged:
+            meta |= {"first_sentence": i, "sentence_count": 1}
+        nodes.append(TextNode(id_=owner, text=text, embedding=vector, metadata=meta))
+        sentences.append(SentenceRecord(sentence_id(owner, i), owner, article_id, version, start, end, text, vector))
     store.add_version(nodes, sentences)
     if commit:
         full_text = "\n\n".join(text for text, _ in chunks)
         store.commit(ArticleRecord(article_id, title or article_id.title(), full_text, "text", version,
                                    "2026-01-01T00:00:00+00:00", [], len(chunks), source="test"))
     return [n.node_id for n in nodes]
+
+
+def sentences_of(store: ArticleStore, article_id: str, version: str) -> list[str]:
+    """The chunk ids of the sentences the store reads for one version's chunks (StoredChunks, as
+    searches pass them)."""
+    return [s.chunk_id for s in store.sentences_of(store.chunk_texts({article_id: version}))]
 
 
 def chunk_ids_of(store: ArticleStore, article_id: str) -> list[str]:
@@ -49,14 +58,21 @@ def store(tmp_path) -> ArticleStore:
 Q = unit(1, 0, 0, 0)
 
 
-def test_a_superseded_version_is_never_returned(store):
-    old = write(store, "ferry", "v1", [("Ferry leaves at 22:15.", unit(1, 0.1, 0, 0)), ("Pier 4.", unit(1, 0, 0.2, 0))])
-    new = write(store, "ferry", "v2", [("Ferry leaves at 23:40.", unit(1, 0.1, 0, 0.1)), ("Pier 9.", unit(0, 1, 0, 0))])
+@pytest.mark.parametrize("ranged", [True, False], ids=["ranged", "written-before-ranges"])
+@pytest.mark.parametrize("ranked_here", [500, 0], ids=["ranked-here", "ranked-by-chroma"])
+def test_a_superseded_version_is_never_returned(store, monkeypatch, ranged, ranked_here):
+    """Whether a search within some articles ranks their vectors itself or leaves it to Chroma, and
+    whether chunks name their sentences or not (an older store), the same chunks come back."""
+    monkeypatch.setattr("index.store._RANKED_HERE", ranked_here)
+    old = write(store, "ferry", "v1", [("Ferry leaves at 22:15.", unit(1, 0.1, 0, 0)), ("Pier 4.", unit(1, 0, 0.2, 0))],
+                ranged=ranged)
+    new = write(store, "ferry", "v2", [("Ferry leaves at 23:40.", unit(1, 0.1, 0, 0.1)), ("Pier 9.", unit(0, 1, 0, 0))],
+                ranged=ranged)
     # Another article whose *current* version has the same name as ferry's superseded one: only the pair
     # (article, version) is current, not the version alone.
-    tram = write(store, "tram", "v1", [("Tram 12 stops at the quay.", unit(1, 1, 0, 0))])
+    tram = write(store, "tram", "v1", [("Tram 12 stops at the quay.", unit(1, 1, 0, 0))], ranged=ranged)
     # A written but never committed version is invisible too.
-    pending = write(store, "ferry", "v3", [("Ferry cancelled.", unit(1, 0, 0, 0))], commit=False)
+    pending = write(store, "ferry", "v3", [("Ferry cancelled.", unit(1, 0, 0, 0))], commit=False, ranged=ranged)
     current = set(new) | set(tram)
 
     assert store.current_versions(["ferry", "tram", "nope"]) == {"ferry": ("v2", "Ferry"), "tram": ("v1", "Tram")}
@@ -79,30 +95,31 @@ def test_a_superseded_version_is_never_returned(store):
     # Sentences are found by vector regardless of version (chunks_by_id drops the stale chunk ids)…
     assert set(store.search_sentences(Q, 20)) == {*old, *new, *tram, *pending}
     assert store.search_sentences(Q, 20, ["tram"]) == tram
-    # …and read by chunk id: a chunk id names its version, so the sentences of current chunks are current.
-    assert {s.chunk_id for s in store.sentences_of([*new, *tram])} == current
-    assert [s.text for s in store.sentences_of([new[0]])] == ["Ferry leaves at 23:40."]
-    assert {s.chunk_id for s in store.sentences_of(old)} == set(old)
+    # …and read for their chunks: a chunk id names its version, so the sentences of current chunks are current.
+    assert {s.chunk_id for s in store.sentences_of(store.chunks_by_id([*new, *tram], Q))} == current
+    assert [s.text for s in store.sentences_of(store.chunks_by_id([new[0]], Q))] == ["Ferry leaves at 23:40."]
+    assert sentences_of(store, "ferry", "v1") == old
 
-    # The clean-up after a commit removes the version it replaced, of that article only; a younger
-    # uncommitted one may be another process's write in progress, and stays until it is old.
-    store.drop_replaced("ferry", "v1", "v2")
+    # The clean-up after a commit removes the version it replaced, of that article only; an uncommitted
+    # one may be another process's write in progress, and stays (the sweep's, once old).
+    store.drop_replaced("ferry", ArticleHead("v1", "Ferry", chunk_count=2), "v2")
     assert chunk_ids_of(store, "ferry") == sorted([*new, *pending])
-    assert store.sentences_of(old) == []
+    assert store._sentences.get(where={"$and": [{"article_id": "ferry"}, {"version": "v1"}]})["ids"] == []
     assert chunk_ids_of(store, "tram") == tram
     assert {c.id for c in store.search(Q, 10)} == current  # still invisible
 
 
-def test_a_clean_up_removes_old_leftovers_of_other_versions(store, monkeypatch):
+def test_a_clean_up_leaves_other_versions_to_the_sweep(store):
     write(store, "ferry", "v1", [("Ferry leaves at 22:15.", unit(1, 0, 0, 0))])
     crashed = write(store, "ferry", "v0", [("Ferry cancelled.", unit(1, 0, 0, 0))], commit=False)
     new = write(store, "ferry", "v2", [("Ferry leaves at 23:40.", unit(1, 0, 0, 0))])
-    store.drop_replaced("ferry", "v1", "v2")
-    assert chunk_ids_of(store, "ferry") == sorted([*crashed, *new])  # young: maybe a write in progress
-    monkeypatch.setattr("index.store.SWEEP_AFTER_SECONDS", -5)  # now every record counts as old
-    store.drop_replaced("ferry", None, "v2")
+    store.drop_replaced("ferry", ArticleHead("v1", "Ferry", chunk_count=1), "v2")
+    assert chunk_ids_of(store, "ferry") == sorted([*crashed, *new])  # maybe a write in progress
+    assert store.sweep() == 0  # young: kept
+    assert store.sweep(older_than=-5) == 1  # once old: gone, its sentences too
     assert chunk_ids_of(store, "ferry") == new
-    assert store.sentences_of(crashed) == []
+    assert sentences_of(store, "ferry", "v0") == []
+    assert sentences_of(store, "ferry", "v2") == new
 
 
 def test_scores_are_cosine_similarities(store):
@@ -124,7 +141,7 @@ def test_scores_are_cosine_similarities(store):
     # Dense hits and chunks read by id carry the same score for the same chunk.
     assert {h.id: h.score for h in hits} == pytest.approx({c.id: c.score for c in by_id}, abs=1e-6)
 
-    sentence = store.sentences_of([ids[1]])[0]
+    sentence = store.sentences_of(store.chunks_by_id([ids[1]], query))[0]
     assert np.allclose(sentence.embedding, vectors[1], atol=1e-6)
 
 
@@ -153,7 +170,7 @@ def test_delete_removes_chunks_and_sentences(store):
     assert store.generation() != generation
     assert store.get_article("ferry") is None
     assert chunk_ids_of(store, "ferry") == []
-    assert store.sentences_of(ferry) == []
+    assert store._sentences.get(where={"article_id": "ferry"})["ids"] == []
     assert store.chunks_by_id(ferry, Q) == []
     assert [h.id for h in store.search(Q, 10)] == tram
     assert store.search_sentences(Q, 10) == tram

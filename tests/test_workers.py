@@ -102,7 +102,7 @@ def test_processes_starting_together_seed_the_sample_once(pair, chroma):
     # Written twice at most, but the same text gives the same version and record ids: nothing doubled.
     assert store._chunks.count() == SAMPLE_CHUNKS
     sentences = store._sentences.count()
-    assert sentences == len(store.sentences_of(store.current_chunk_texts()[0]))
+    assert sentences == len(store.sentences_of(store.chunk_texts(store.article_versions())))
 
 
 def test_a_write_through_one_process_is_served_by_the_other_within_a_second(pair, record_property):

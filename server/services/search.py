@@ -109,7 +109,7 @@ class PassageSearch:
     ) -> Passages:
         for _ in range(READ_ATTEMPTS):
             found = self.retriever.retrieve(embedding.tolist(), question.search_text, top_k, article_ids, filters)
-            sentences = self.store.sentences_of([c.id for c in found.chunks])
+            sentences = self.store.sentences_of(found.chunks)
             consistent = _one_version_each(found.chunks, sentences)
             if len(consistent) == len(found.chunks):
                 break
