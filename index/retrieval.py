@@ -3,7 +3,7 @@
 - dense: the chunk's embedding (heading path and text) against the question's, in Chroma;
 - by sentence: the chunks of the sentences nearest to the question, in Chroma (a passage holding the
   answer in one sentence among unrelated ones is blurred as a whole, not in that sentence);
-- lexical: BM25 (bm25s over `index.text`'s stemmed content words), where names, numbers and quoted
+- lexical: BM25 (`_Bm25`, over `index.text`'s stemmed content words), where names, numbers and quoted
   words win;
 - named sections: the chunks of a section whose heading the question quotes ("What does the article
   say about Location and Logistics?"); the other three rank such a question's section no higher than
@@ -25,13 +25,12 @@ same fields read with the chunks, so a passage the filters exclude never enters 
 
 from __future__ import annotations
 
-import logging
-import sys
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+
+import numpy as np
 
 from index.store import GENERATION_MAX_AGE_SECONDS, ArticleStore, FilterFields, ScoredChunk, SearchFilters, StoredChunk
 from index.text import fold, innermost_heading, lexical_terms
@@ -58,13 +57,40 @@ class Retrieved:
 
 @dataclass(frozen=True)
 class _ArticleTerms:
-    """One article version's chunks, tokenised once (re-read only when its version changes)."""
+    """One article version's chunks, tokenised once (re-read only when its version changes): each
+    chunk's distinct terms (ids in the index's vocabulary) with their counts, and its length."""
 
     version: str
     ids: list[str]
     sections: list[str]
-    terms: list[list[str]]
+    term_ids: np.ndarray  # every chunk's distinct terms, chunk after chunk
+    counts: np.ndarray  # how often each occurs in its chunk
+    entries: np.ndarray  # per chunk: how many of term_ids are its own
+    lengths: np.ndarray  # per chunk: its terms, repeats counted
     fields: FilterFields = field(default_factory=FilterFields)  # what filters test (one per article version)
+
+
+@dataclass(frozen=True)
+class _Bm25:
+    """Every chunk's BM25 weight for each of its terms, by term (the postings of term t are
+    [indptr[t], indptr[t + 1])): a question's scores are the sums of its terms' postings.
+
+    Written here rather than with bm25s (which this replaced, with the same Lucene formula): bm25s
+    builds from token lists with loops in Python, so every write re-indexed every chunk's words (7 s at
+    4,000 articles, bench.scale), while this builds from the counted terms each article keeps, in numpy."""
+
+    indptr: np.ndarray
+    docs: np.ndarray
+    weights: np.ndarray
+    count: int  # chunks
+
+    def scores(self, term_ids: list[int]) -> np.ndarray:
+        scores = np.zeros(self.count, dtype=np.float32)
+        for t in term_ids:  # a term repeated in the question counts again, as in bm25s
+            if t + 1 < len(self.indptr):
+                start, end = self.indptr[t], self.indptr[t + 1]
+                scores[self.docs[start:end]] += self.weights[start:end]  # a chunk is once in a term's postings
+        return scores
 
 
 @dataclass(frozen=True)
@@ -78,7 +104,7 @@ class _LexicalSnapshot:
     article_ids: list[str] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
     fields: dict[str, FilterFields] = field(default_factory=dict)  # article id -> its filter fields
-    bm25: Any = None
+    bm25: _Bm25 | None = None
     # Folded innermost heading (" location and logistics ") -> indices of its chunks, in order: a
     # question is matched against its own word runs, not against every chunk (200,000 at 10,000 articles).
     headings: dict[str, list[int]] = field(default_factory=dict)
@@ -89,7 +115,7 @@ class LexicalIndex:
     """BM25 over the chunks of the current article versions, kept in step with the store.
 
     After a change only the articles whose version changed are read and tokenised again; the BM25
-    matrix is then rebuilt from the kept terms (bm25s: ~50 ms for 20,000 chunks of 120 words). A
+    weights are then recomputed from every article's kept term counts (`_bm25`). A
     write in this process rebuilds it at once (the store calls `refresh`); a write by another process
     shows in the store's generation (read at most every GENERATION_MAX_AGE_SECONDS), and the first
     search that sees it rebuilds it while concurrent searches go on with the previous snapshot rather
@@ -100,6 +126,9 @@ class LexicalIndex:
         self._store = store
         self._lock = threading.Lock()
         self._snapshot = _LexicalSnapshot()
+        # Term -> id, for every term ever indexed (only added to, under the lock; a snapshot's matrix
+        # knows the ids below its size).
+        self._vocabulary: dict[str, int] = {}
         store.subscribe(self.refresh)
 
     def refresh(self) -> None:
@@ -131,26 +160,38 @@ class LexicalIndex:
         for chunk in self._store.chunk_texts(changed):
             read[chunk.article_id].append(chunk)
         for article_id, chunks in read.items():
-            articles[article_id] = _ArticleTerms(
-                changed[article_id], [c.id for c in chunks], [c.section for c in chunks],
-                # Interned: the kept terms of 200,000 chunks share one string per distinct word.
-                [[sys.intern(t) for t in lexical_terms(c.text)] for c in chunks], chunks[0].filter_fields)
-        ids, owners, sections, terms = [], [], [], []
+            articles[article_id] = self._counted(changed[article_id], chunks)
+        ids, owners, sections = [], [], []
         for article_id in sorted(articles):
             a = articles[article_id]
             ids += a.ids
             owners += [article_id] * len(a.ids)
             sections += a.sections
-            terms += a.terms
         headings: dict[str, list[int]] = defaultdict(list)
         for index, section in enumerate(sections):
             if section and (heading := fold(innermost_heading(section))).strip():
                 headings[heading].append(index)
         longest = max((len(h.split()) for h in headings), default=0)
+        bm25 = _bm25([articles[a] for a in sorted(articles)], len(self._vocabulary))
         self._snapshot = _LexicalSnapshot(
-            generation, articles, ids, owners, sections, {a: t.fields for a, t in articles.items()}, _bm25(terms),
+            generation, articles, ids, owners, sections, {a: t.fields for a, t in articles.items()}, bm25,
             dict(headings), longest
         )
+
+    def _counted(self, version: str, chunks: list[StoredChunk]) -> _ArticleTerms:
+        term_ids: list[int] = []
+        counts: list[int] = []
+        entries, lengths = [], []
+        for chunk in chunks:
+            counted = Counter(lexical_terms(chunk.text))
+            term_ids += [self._vocabulary.setdefault(t, len(self._vocabulary)) for t in counted]
+            counts += counted.values()
+            entries.append(len(counted))
+            lengths.append(counted.total())
+        return _ArticleTerms(version, [c.id for c in chunks], [c.section for c in chunks],
+                             np.asarray(term_ids, dtype=np.int32), np.asarray(counts, dtype=np.float32),
+                             np.asarray(entries, dtype=np.int64), np.asarray(lengths, dtype=np.float32),
+                             chunks[0].filter_fields)
 
     def lookup(
         self, query: str, k: int, article_ids: list[str] | None = None, filters: SearchFilters | None = None
@@ -184,22 +225,16 @@ class LexicalIndex:
             allowed = {a for a in allowed if a in snap.fields and filters.accepts(snap.fields[a])}
         return allowed
 
-    @classmethod
-    def _search(cls, snap: _LexicalSnapshot, query: str, k: int, article_ids: list[str] | None,
+    def _search(self, snap: _LexicalSnapshot, query: str, k: int, article_ids: list[str] | None,
                 filters: SearchFilters | None = None) -> list[str]:
-        terms = lexical_terms(query)
-        if snap.bm25 is None or not terms:
+        if snap.bm25 is None:
             return []
-        # Restricting to some articles: rank everything, then keep theirs.
-        allowed = cls._allowed(snap, article_ids, filters)
-        fetch = len(snap.ids) if allowed is not None else min(k, len(snap.ids))
-        docs, scores = snap.bm25.retrieve([terms], k=fetch, show_progress=False)
-        hits = [
-            snap.ids[d]
-            for d, s in zip(docs[0].tolist(), scores[0].tolist(), strict=True)
-            if s > 0 and (allowed is None or snap.article_ids[d] in allowed)
-        ]
-        return hits[:k]
+        scores = snap.bm25.scores([i for t in lexical_terms(query) if (i := self._vocabulary.get(t)) is not None])
+        if (allowed := self._allowed(snap, article_ids, filters)) is not None:
+            scores[[a not in allowed for a in snap.article_ids]] = 0
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.lexsort((top, -scores[top]))]  # best first; of equal scores, the earlier chunk
+        return [snap.ids[d] for d in top.tolist() if scores[d] > 0]
 
     @classmethod
     def _named_sections(cls, snap: _LexicalSnapshot, query: str, article_ids: list[str] | None,
@@ -217,15 +252,27 @@ class LexicalIndex:
         return [snap.ids[i] for i in found if allowed is None or snap.article_ids[i] in allowed]
 
 
-def _bm25(terms: list[list[str]]) -> Any:
-    if not terms:
-        return None
-    import bm25s
+# BM25's usual constants (Lucene's, and bm25s's defaults).
+BM25_K1 = 1.5
+BM25_B = 0.75
 
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every rebuild at DEBUG
-    bm25 = bm25s.BM25()
-    bm25.index(terms, show_progress=False)
-    return bm25
+
+def _bm25(articles: list[_ArticleTerms], vocabulary_size: int) -> _Bm25 | None:
+    """The weights of every chunk of `articles` (in this order), by term. Lucene's BM25: idf =
+    ln(1 + (N - df + 0.5) / (df + 0.5)), weight = idf · tf / (tf + k1 (1 - b + b · length / mean)), as bm25s."""
+    if not articles or not (count := sum(len(a.ids) for a in articles)):
+        return None
+    term_ids = np.concatenate([a.term_ids for a in articles])
+    tf = np.concatenate([a.counts for a in articles])
+    lengths = np.concatenate([a.lengths for a in articles])
+    doc_of_entry = np.repeat(np.arange(count, dtype=np.int32), np.concatenate([a.entries for a in articles]))
+    df = np.bincount(term_ids, minlength=vocabulary_size)
+    idf = np.log1p((count - df + 0.5) / (df + 0.5)).astype(np.float32)
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths / max(float(lengths.mean()), 1e-9))
+    weights = idf[term_ids] * tf / (tf + norm[doc_of_entry])
+    by_term = np.argsort(term_ids, kind="stable")  # the postings of each term, in chunk order
+    indptr = np.concatenate([[0], np.cumsum(df)])
+    return _Bm25(indptr, doc_of_entry[by_term], weights[by_term].astype(np.float32), count)
 
 
 class HybridRetriever:

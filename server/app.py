@@ -120,7 +120,7 @@ def worker_app() -> FastAPI:
     from tqdm import tqdm
 
     logs.configure(worker=True)
-    # tqdm (bm25s runs it, silent) makes a multiprocessing lock on first use: in a spawned worker, a named
+    # tqdm (libraries run it, silent) makes a multiprocessing lock on first use: in a spawned worker, a named
     # semaphore that the worker, ended by the SIGTERM uvicorn re-raises, never unlinks, so every shutdown
     # warned of "leaked semaphore objects". Within one process a thread lock is all it needs.
     tqdm.set_lock(threading.RLock())

@@ -3,6 +3,8 @@ index follows every add, update and delete, also those made through another hand
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import SAMPLE, eventually
 
 PARAGRAPHS = [
@@ -151,3 +153,46 @@ def test_every_ranking_applies_the_publication_filters(make_container):
     assert {ch.article_id for ch in c.store.search(vector, 10, filters=recent)} == {"new"}
     assert owners(c.store.search_sentences(vector, 10, filters=gazette)) == {"old"}
     assert owners(c.store.search_sentences(vector, 10, ["old", "undated"], filters=recent)) == set()
+
+
+def test_bm25_weights_are_lucenes_formula_over_the_kept_term_counts(make_container):
+    """The index's scores equal Lucene's BM25 computed directly from each chunk's words (as bm25s,
+    which it replaced, computed them), and change as the corpus does: a word in fewer chunks weighs
+    more, a longer chunk less."""
+    import math
+    from collections import Counter
+
+    from index.retrieval import BM25_B, BM25_K1, LexicalIndex
+    from index.text import lexical_terms
+
+    c = make_container(seed_sample=False)
+    texts = {"pumps": "The ballast pump failed. The spare pump failed too.",
+             "audit": "Inspectors audited the ballast tanks and the pump room of the vessel during a long audit.",
+             "tides": "Spring tides flooded the quay twice."}
+    for article_id, text in texts.items():
+        c.ingestion.ingest_text(text, article_id=article_id)
+    lexical = LexicalIndex(c.store)
+    snap = lexical._current()
+    words = {chunk_id: Counter(lexical_terms(text)) for chunk_id, text in zip(
+        snap.ids, (texts[a] for a in snap.article_ids), strict=True)}
+    mean = sum(w.total() for w in words.values()) / len(words)
+
+    def lucene(query: str, chunk_id: str) -> float:
+        score = 0.0
+        for term in lexical_terms(query):
+            df = sum(term in w for w in words.values())
+            tf = words[chunk_id][term]
+            if df and tf:
+                idf = math.log(1 + (len(words) - df + 0.5) / (df + 0.5))
+                score += idf * tf / (tf + BM25_K1 * (1 - BM25_B + BM25_B * words[chunk_id].total() / mean))
+        return score
+
+    assert snap.bm25 is not None
+    for query in ("ballast pump", "pump failed", "spring tides quay", "audit audit vessel", "unknown words"):
+        ids = [lexical._vocabulary[t] for t in lexical_terms(query) if t in lexical._vocabulary]
+        scores = snap.bm25.scores(ids)
+        for n, chunk_id in enumerate(snap.ids):
+            assert scores[n] == pytest.approx(lucene(query, chunk_id), rel=1e-5), (query, chunk_id)
+    ranked = lexical.search("ballast pump", 3)
+    assert [snap.article_ids[snap.ids.index(i)] for i in ranked] == ["pumps", "audit"]  # twice, in a shorter text
+    assert lexical.search("unknown words", 3) == []
