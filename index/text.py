@@ -41,7 +41,8 @@ _STEMMER = Stemmer.Stemmer("english")
 
 def words(text: str) -> list[str]:
     """Lower-case words in order, without a possessive "'s" ("NATO's" -> "nato")."""
-    return [_POSSESSIVE.sub("", w).rstrip(".") for w in _WORD.findall(text.lower())]
+    # The possessive's pattern only for words with an apostrophe: a quarter of the BM25 index's build.
+    return [(_POSSESSIVE.sub("", w) if "'" in w or "’" in w else w).rstrip(".") for w in _WORD.findall(text.lower())]
 
 
 # BM25's own stopwords: the usual short English list (bm25s's). BM25's inverse document frequency
