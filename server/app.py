@@ -41,6 +41,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         _ = container.answers
         container.articles.sweep()
         container.seed_sample()
+        # Beside the first requests, not in the first question's time.
+        threading.Thread(target=container.answers.warm_up, name="warm-up", daemon=True).start()
         poller = None
         if (interval := container.settings.poll_interval) > 0:  # ARTICLECHAT_FEEDS, ARTICLECHAT_FEED_INTERVAL
             from server.services.feeds import FeedPoller

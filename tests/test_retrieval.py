@@ -196,3 +196,16 @@ def test_bm25_weights_are_lucenes_formula_over_the_kept_term_counts(make_contain
     ranked = lexical.search("ballast pump", 3)
     assert [snap.article_ids[snap.ids.index(i)] for i in ranked] == ["pumps", "audit"]  # twice, in a shorter text
     assert lexical.search("unknown words", 3) == []
+
+
+def test_a_starting_server_builds_the_bm25_index_before_any_question(make_container, start_server):
+    """The first question after a start must not pay for the lexical index (tens of seconds on a large
+    store): the server builds it as it starts."""
+    c = make_container(seed_sample=False)
+    c.ingestion.ingest_text(PARAGRAPHS[2], article_id="audit")
+    lexical = c.answers.search.retriever.lexical
+    assert lexical._snapshot.bm25 is None  # nothing has searched yet
+    with start_server(c).client() as api:
+        assert api.get("/healthz").status_code == 200
+        eventually(lambda: lexical._snapshot.bm25 is not None, within=10)
+        assert lexical.search("KR-5531", 3)
