@@ -76,8 +76,9 @@ class _Bm25:
     [indptr[t], indptr[t + 1])): a question's scores are the sums of its terms' postings.
 
     Written here rather than with bm25s (which this replaced, with the same Lucene formula): bm25s
-    builds from token lists with loops in Python, so every write re-indexed every chunk's words (7 s at
-    4,000 articles, bench.scale), while this builds from the counted terms each article keeps, in numpy."""
+    builds from token lists with loops in Python, so every write re-indexed every chunk's words (12.3 s
+    at 8,085 articles, bench.scale), while this computes the weights from the counted terms each
+    article keeps, in numpy (2.0 s for 8,016 articles' 177,456 chunks)."""
 
     indptr: np.ndarray
     docs: np.ndarray
@@ -227,7 +228,7 @@ class LexicalIndex:
 
     def _search(self, snap: _LexicalSnapshot, query: str, k: int, article_ids: list[str] | None,
                 filters: SearchFilters | None = None) -> list[str]:
-        if snap.bm25 is None:
+        if snap.bm25 is None or k <= 0:
             return []
         scores = snap.bm25.scores([i for t in lexical_terms(query) if (i := self._vocabulary.get(t)) is not None])
         if (allowed := self._allowed(snap, article_ids, filters)) is not None:
