@@ -285,9 +285,10 @@ class HybridRetriever:
         self, embedding: list[float], query: str, top_k: int, article_ids: list[str] | None = None,
         filters: SearchFilters | None = None,
     ) -> Retrieved:
+        scope = self.store.scope(article_ids, filters)
         sentence_search = _SEARCHES.submit(self.store.search_sentences, embedding, SENTENCE_CANDIDATES, article_ids,
-                                           filters)
-        dense = self.store.nearest_chunks(embedding, CANDIDATES, article_ids, filters)
+                                           filters, scope)
+        dense = self.store.nearest_chunks(embedding, CANDIDATES, article_ids, filters, scope)
         lexical, named = self.lexical.lookup(query, CANDIDATES, article_ids, filters)
         by_sentence = sentence_search.result()[:CANDIDATES]
         fused: dict[str, float] = defaultdict(float)

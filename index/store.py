@@ -287,6 +287,13 @@ class StoredChunk:
                            head.title, self.version, head.url, head.site, head.published, self.sentences)
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The chunks a search within some articles ranks itself, with their vectors (`ArticleStore.scope`)."""
+
+    chunks: list[tuple[StoredChunk, list[float]]]
+
+
 def chunk_id(article_id: str, version: str, number: int) -> str:
     """The id of chunk `number` of one version of an article: named, never searched for (see
     `drop_replaced`)."""
@@ -515,18 +522,20 @@ class ArticleStore:
     ) -> list[ScoredChunk]:
         """The `top_k` chunks nearest to `embedding` among the current versions of the articles (of
         `article_ids`, and that `filters` accept, when given)."""
-        ids = self.nearest_chunks(embedding, top_k + _SPARE_CANDIDATES, article_ids, filters)
+        scope = self.scope(article_ids, filters)
+        ids = self.nearest_chunks(embedding, top_k + _SPARE_CANDIDATES, article_ids, filters, scope)
         return sorted(self.chunks_by_id(ids, embedding), key=lambda c: -c.score)[:top_k]
 
     def nearest_chunks(
         self, embedding: list[float], k: int, article_ids: list[str] | None = None,
-        filters: SearchFilters | None = None,
+        filters: SearchFilters | None = None, scope: Scope | None = None,
     ) -> list[str]:
         """Ids of the `k` chunks nearest to `embedding`, best first, of any version (`chunks_by_id` reads
-        the current ones). Ids alone: Chroma reads a result's fields one record at a time, ~0.1 ms each
-        at 400,000 records, so the fields of only the few chunks an answer keeps are read, in one go."""
-        if article_ids and (within := self._within(article_ids, filters)) is not None:
-            return _nearest([c.id for c, _ in within], [v for _, v in within], embedding, k)
+        the current ones): ranked here within `scope` when given, else by Chroma. Ids alone: Chroma reads a
+        result's fields one record at a time, ~0.1 ms each at 400,000 records, so the fields of only
+        the few chunks an answer keeps are read, in one go."""
+        if scope is not None:
+            return _nearest([c.id for c, _ in scope.chunks], [v for _, v in scope.chunks], embedding, k)
         queries: list[PyEmbedding] = [embedding]
         got = self._chunks.query(query_embeddings=queries, n_results=k, where=_search_where(article_ids, filters),
                                  include=[])
@@ -534,16 +543,15 @@ class ArticleStore:
 
     def search_sentences(
         self, embedding: list[float], top_k: int, article_ids: list[str] | None = None,
-        filters: SearchFilters | None = None,
+        filters: SearchFilters | None = None, scope: Scope | None = None,
     ) -> list[str]:
         """Ids of the chunks holding the `top_k` sentences nearest to `embedding`, best first, each once.
 
         A passage can hold the answer in one sentence among many unrelated ones; its own embedding
         then blurs it, while that sentence's embedding does not. The ids may name chunks of a
         superseded version: `chunks_by_id` drops those."""
-        within = self._within(article_ids, filters) if article_ids else None
-        if within is not None and all(c.sentences is not None for c, _ in within):
-            ids = [sentence_id(c.id, n) for c, _ in within if c.sentences is not None for n in c.sentences]
+        if scope is not None and all(c.sentences is not None for c, _ in scope.chunks):
+            ids = [sentence_id(c.id, n) for c, _ in scope.chunks if c.sentences is not None for n in c.sentences]
             got = self._sentences.get(ids=ids, include=["embeddings"]) if ids else None
             nearest = _nearest(got["ids"], _embeddings(got), embedding, top_k) if got else []
         else:
@@ -553,20 +561,19 @@ class ArticleStore:
             nearest = found["ids"][0] if found["ids"] else []
         return list(dict.fromkeys(chunk_of_sentence(i) for i in nearest))
 
-    def _within(
-        self, article_ids: list[str], filters: SearchFilters | None
-    ) -> list[tuple[StoredChunk, list[float]]] | None:
-        """The current chunks of these articles that `filters` accept, with their vectors, to be ranked
-        here; None when they are more than _RANKED_HERE (then Chroma ranks them)."""
+    def scope(self, article_ids: list[str] | None, filters: SearchFilters | None = None) -> Scope | None:
+        """For a search within these articles: their current chunks that `filters` accept, with their
+        vectors, to be ranked here (read once, for both searches); None for a search of every article,
+        or within more than _RANKED_HERE chunks (Chroma's filter then)."""
+        if not article_ids:
+            return None
         heads = self.article_heads(article_ids)
         if sum(h.chunk_count for h in heads.values()) > _RANKED_HERE:
             return None
         ids = [chunk_id(a, h.version, n) for a, h in heads.items() for n in range(h.chunk_count)]
-        if not ids:
-            return []
-        got = self._chunks.get(ids=ids, include=[*_CHUNK_FIELDS, "embeddings"])
-        return [(c, v) for c, v in zip(_got_chunks(got), _embeddings(got), strict=True)
-                if not filters or filters.accepts(c.filter_fields)]
+        got = self._chunks.get(ids=ids, include=[*_CHUNK_FIELDS, "embeddings"]) if ids else None
+        chunks = zip(_got_chunks(got), _embeddings(got), strict=True) if got else []
+        return Scope([(c, v) for c, v in chunks if not filters or filters.accepts(c.filter_fields)])
 
     def article_versions(self) -> dict[str, str]:
         """article_id -> current version, for every article."""

@@ -95,6 +95,7 @@ def test_a_superseded_version_is_never_returned(store, monkeypatch, ranged, rank
     # Sentences are found by vector regardless of version (chunks_by_id drops the stale chunk ids)…
     assert set(store.search_sentences(Q, 20)) == {*old, *new, *tram, *pending}
     assert store.search_sentences(Q, 20, ["tram"]) == tram
+    assert store.search_sentences(Q, 20, ["tram"], scope=store.scope(["tram"])) == tram
     # …and read for their chunks: a chunk id names its version, so the sentences of current chunks are current.
     assert {s.chunk_id for s in store.sentences_of(store.chunks_by_id([*new, *tram], Q))} == current
     assert [s.text for s in store.sentences_of(store.chunks_by_id([new[0]], Q))] == ["Ferry leaves at 23:40."]
