@@ -82,7 +82,7 @@ _BATCH = 64
 _SPARE_CANDIDATES = 4
 # A search within at most this many chunks (some articles') reads their vectors and ranks them here:
 # Chroma's own filtered search first reads every record the filter matches by scanning the collection
-# (`/ask` within one article of 1,000: 125 ms, against 30 ms ranked here; a vector query filtered to
+# (`/ask` within one article of 1,000: 125 ms, against 24 ms ranked here; a vector query filtered to
 # one article took 457 ms at 400,000 sentences). Reading by id costs ~0.6 ms a chunk with its
 # sentences (20 articles, 440 chunks: 265 ms against Chroma's 88 ms), so larger scopes are Chroma's.
 _RANKED_HERE = 100
