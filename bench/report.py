@@ -48,11 +48,11 @@ def install(out: Path) -> dict[str, Any]:
     return result
 
 
-def part(module: str, out_file: Path, *args: str, python: str = sys.executable) -> dict[str, Any]:
-    """Runs `python -m module --out ... args` and returns the JSON it wrote."""
-    flag = ["--out", str(out_file.parent if module == "bench.scale" else out_file)]
-    subprocess.run([python, "-m", module, *flag, *args], check=True, cwd=ROOT)
-    return json.loads(out_file.read_text())
+def part(module: str, out: Path, written: Path, *args: str, python: str = sys.executable) -> dict[str, Any]:
+    """Runs `python -m module --out OUT args` and returns the JSON it wrote to `written` (OUT itself, or
+    a file in it for the benchmarks that take a directory)."""
+    subprocess.run([python, "-m", module, "--out", str(out), *args], check=True, cwd=ROOT)
+    return json.loads(written.read_text())
 
 
 def table(r: dict[str, Any]) -> str:
@@ -122,12 +122,13 @@ def main() -> None:
         report["install"] = install(args.out)
         save()
     if args.torch_python:
-        report["parity"] = part("bench.embedder_parity", args.out / "parity.json", python=args.torch_python)
+        report["parity"] = part("bench.embedder_parity", args.out / "parity.json", args.out / "parity.json",
+                                python=args.torch_python)
         save()
-    report["speed"] = part("bench.run", args.out / "speed.json", "--rounds", "5")
+    report["speed"] = part("bench.run", args.out / "speed.json", args.out / "speed.json", "--rounds", "5")
     save()
     scale_args = ["--fill-minutes", str(args.fill_minutes)] if args.fill_minutes else []
-    report["scale"] = part("bench.scale", args.out / "scale.json", *scale_args)
+    report["scale"] = part("bench.scale", args.out, args.out / "scale.json", *scale_args)
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     save()
     print(table(report))

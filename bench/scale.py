@@ -118,7 +118,6 @@ class BatchedWrites:
     WRITE_BATCH = 5_000  # under the embedded Chroma's 5,461 records a call
 
     def __init__(self, store: Any):
-        self._store = store
         self._add, self._commit = store.add_version, store.commit
         self._nodes: list[Any] = []
         self._sentences: list[Any] = []
