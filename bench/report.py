@@ -109,6 +109,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="directory for every part's JSON and the table")
     parser.add_argument("--torch-python", help="python of a venv with the torch extra (for the embedder parity)")
     parser.add_argument("--fill-minutes", type=float, default=None, help="passed to bench.scale")
+    parser.add_argument("--keep", type=Path, help="passed to bench.scale: keep its store in this new directory")
     parser.add_argument("--skip-install", action="store_true")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -128,6 +129,7 @@ def main() -> None:
     report["speed"] = part("bench.run", args.out / "speed.json", args.out / "speed.json", "--rounds", "5")
     save()
     scale_args = ["--fill-minutes", str(args.fill_minutes)] if args.fill_minutes else []
+    scale_args += ["--keep", str(args.keep)] if args.keep else []
     report["scale"] = part("bench.scale", args.out, args.out / "scale.json", *scale_args)
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     save()
