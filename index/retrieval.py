@@ -18,6 +18,11 @@ every GENERATION_MAX_AGE_SECONDS); every candidate is checked against the curren
 before it is returned, so a stale index can miss a new chunk for a moment, and never returns a deleted
 or replaced one.
 
+Each article's counted terms are also kept in a file beside the store (`_TermsFile`), so that a start
+reads and tokenises only the articles written since: the first build reads every chunk's text out of
+Chroma and tokenises it (~85 s at 8,000 articles, bench.scale), which the first questions after a
+restart would wait for.
+
 Filters by publication (date, source: `SearchFilters`) apply to every ranking: in Chroma for the dense
 and sentence searches (the fields are on each chunk and sentence), and in the BM25 index from the
 same fields read with the chunks, so a passage the filters exclude never enters the fusion.
@@ -25,15 +30,24 @@ same fields read with the chunks, so a passage the filters exclude never enters 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 import threading
+import zipfile
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from index.store import GENERATION_MAX_AGE_SECONDS, ArticleStore, FilterFields, ScoredChunk, SearchFilters, StoredChunk
-from index.text import fold, innermost_heading, lexical_terms
+from index.text import BM25_STOPWORDS, fold, innermost_heading, lexical_terms
+
+log = logging.getLogger("articlechat")
 
 RRF_K = 60  # the usual constant: damps the weight of the very first ranks
 CANDIDATES = 20  # from each ranking, before fusion
@@ -46,6 +60,10 @@ SPARE_RANKS = 4
 # The sentence search runs beside the chunk search (Chroma releases the GIL while it searches: ~4 ms
 # saved a question on 2 cores); one pool for the process, shared by concurrent questions.
 _SEARCHES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sentence-search")
+# The kept term counts are written again once this many articles were read from the store since they
+# last were (a write is ~1 s at 10,000 articles; what is not yet written is read again at the next
+# start), and when the server stops.
+SAVE_AFTER_ARTICLES = 50
 
 
 @dataclass
@@ -130,6 +148,10 @@ class LexicalIndex:
         # Term -> id, for every term ever indexed (only added to, under the lock; a snapshot's matrix
         # knows the ids below its size).
         self._vocabulary: dict[str, int] = {}
+        path = store.derived_path("bm25-terms.npz")
+        self._file = _TermsFile(path) if path is not None else None
+        self._unsaved = 0  # articles read from the store since the file was written (or read)
+        self._saving = threading.Lock()
         store.subscribe(self.refresh)
 
     def refresh(self) -> None:
@@ -155,7 +177,10 @@ class LexicalIndex:
         if generation == self._snapshot.generation:
             return
         versions = self._store.article_versions()
-        articles = {a: t for a, t in self._snapshot.articles.items() if versions.get(a) == t.version}
+        kept = self._snapshot.articles
+        if self._snapshot.generation is None and not self._vocabulary and self._file is not None:
+            kept, self._vocabulary = self._file.read()  # the vocabulary is empty before any build
+        articles = {a: t for a, t in kept.items() if versions.get(a) == t.version}
         changed = {a: v for a, v in versions.items() if a not in articles}
         read: dict[str, list[StoredChunk]] = defaultdict(list)
         for chunk in self._store.chunk_texts(changed):
@@ -178,6 +203,32 @@ class LexicalIndex:
             generation, articles, ids, owners, sections, {a: t.fields for a, t in articles.items()}, bm25,
             dict(headings), longest
         )
+        self._unsaved += len(read)
+        if self._unsaved >= SAVE_AFTER_ARTICLES:
+            try:  # not a daemon: a process that ends meanwhile (`articlechat ask`) finishes the write first
+                threading.Thread(target=self.save, name="bm25-save").start()
+            except RuntimeError:  # the interpreter is exiting: the next start reads these articles again
+                pass
+
+    def save(self, wait: bool = True) -> None:
+        """Write the current snapshot's term counts to the store's file, if articles were read since
+        the last write (called after builds that read many, and when the server stops). `wait=False`:
+        not while a build is running (a server stopped during its first build stops at once)."""
+        if self._file is None:
+            return
+        with self._saving:  # one write at a time; a second one waits, then writes what is newer
+            if not self._lock.acquire(blocking=wait):
+                return
+            try:
+                snapshot, terms, unsaved = self._snapshot, list(self._vocabulary), self._unsaved
+                self._unsaved = 0
+            finally:
+                self._lock.release()
+            if unsaved and snapshot.generation is not None:
+                try:
+                    self._file.write(snapshot.articles, terms)
+                except OSError as exc:  # a read-only or full disk: the next start rebuilds, nothing else
+                    log.warning("could not keep the BM25 term counts in %s: %s", self._file.path, exc)
 
     def _counted(self, version: str, chunks: list[StoredChunk]) -> _ArticleTerms:
         term_ids: list[int] = []
@@ -251,6 +302,84 @@ class LexicalIndex:
         found = sorted(i for run in runs for i in snap.headings.get(run, ()))
         allowed = cls._allowed(snap, article_ids, filters)
         return [snap.ids[i] for i in found if allowed is None or snap.article_ids[i] in allowed]
+
+
+class _TermsFile:
+    """Every article version's counted terms (`_ArticleTerms`) and the vocabulary their ids index, in one
+    NumPy .npz file (arrays only, no pickle; the strings are JSON). Written whole to a temporary file
+    and renamed over the old one, so a reader (another process, a start after a crash) finds the
+    previous file or the new one, never half of one. Whatever it holds is used only for articles whose
+    current version it has, so an old file costs reads, never a wrong result; a file written by other
+    tokenising rules (`_fingerprint`), or one that cannot be read, is ignored."""
+
+    ARRAYS = ("term_ids", "counts", "entries", "lengths")
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, articles: Mapping[str, _ArticleTerms], terms: list[str]) -> None:
+        order = sorted(articles)
+        term_ids, counts, entries, lengths = (
+            np.concatenate([getattr(articles[a], name) for a in order]) if order else np.zeros(0)
+            for name in self.ARRAYS)
+        # Only the terms still used, renumbered: those of deleted or replaced versions are not carried
+        # from start to start.
+        used = np.unique(term_ids).astype(np.int64)
+        term_ids = np.searchsorted(used, term_ids).astype(np.int32)
+        head = {"fingerprint": _fingerprint(), "vocabulary": [terms[t] for t in used.tolist()], "articles": [
+            [a, t.version, t.ids, t.sections, [t.fields.published_ts, t.fields.source_key, t.fields.host]]
+            for a in order for t in [articles[a]]]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with open(partial, "wb") as f:
+                np.savez(f, head=np.frombuffer(json.dumps(head).encode(), dtype=np.uint8), term_ids=term_ids,
+                         counts=counts, entries=entries, lengths=lengths)
+            os.replace(partial, self.path)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def read(self) -> tuple[dict[str, _ArticleTerms], dict[str, int]]:
+        """(article id -> its terms, the vocabulary), or nothing when there is no usable file."""
+        try:
+            with np.load(self.path, allow_pickle=False) as npz:
+                head = json.loads(npz["head"].tobytes())
+                term_ids, counts, entries, lengths = (npz[name] for name in self.ARRAYS)
+            if head["fingerprint"] != _fingerprint():
+                log.info("BM25 term counts in %s were counted by other rules: rebuilding them", self.path)
+                return {}, {}
+            vocabulary = {term: n for n, term in enumerate(head["vocabulary"])}
+            return self._articles(head["articles"], term_ids, counts, entries, lengths, len(vocabulary)), vocabulary
+        except FileNotFoundError:
+            return {}, {}
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+            log.warning("ignoring the BM25 term counts in %s (%s): rebuilding them", self.path, exc)
+            return {}, {}
+
+    @staticmethod
+    def _articles(listed: list, term_ids: np.ndarray, counts: np.ndarray, entries: np.ndarray,
+                  lengths: np.ndarray, vocabulary_size: int) -> dict[str, _ArticleTerms]:
+        chunk_at = np.concatenate([[0], np.cumsum([len(a[2]) for a in listed])]).astype(np.int64)
+        entry_at = np.concatenate([[0], np.cumsum(entries)]).astype(np.int64)  # by chunk
+        if not len(entries) == len(lengths) == chunk_at[-1] or not len(term_ids) == len(counts) == entry_at[-1] or (
+                len(term_ids) and not 0 <= term_ids.min() <= term_ids.max() < vocabulary_size):
+            raise ValueError("its arrays do not match its articles")
+        articles = {}
+        for k, (article_id, version, ids, sections, (ts, source, host)) in enumerate(listed):
+            chunks = slice(chunk_at[k], chunk_at[k + 1])
+            own = slice(entry_at[chunk_at[k]], entry_at[chunk_at[k + 1]])
+            articles[article_id] = _ArticleTerms(version, ids, sections, term_ids[own], counts[own], entries[chunks],
+                                                 lengths[chunks], FilterFields(ts, source, host))
+        return articles
+
+
+def _fingerprint() -> str:
+    """Changes with the rules that count terms (`lexical_terms`, its stop words and stemmer), so a file
+    they counted differently is not used."""
+    probe = ("Zelenskyy's officials confirmed the Kyiv-Odesa swaps: 1,000 prisoners, U.S. observers "
+             "and downed drones; the talks were running, the relations strained.")
+    rules = [2, lexical_terms(probe), sorted(BM25_STOPWORDS)]
+    return hashlib.sha256(json.dumps(rules).encode()).hexdigest()[:16]
 
 
 # BM25's usual constants (Lucene's, and bm25s's defaults).

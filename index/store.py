@@ -47,6 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import chromadb
@@ -331,8 +332,13 @@ def chroma_client(
 
 
 class ArticleStore:
-    def __init__(self, client: ClientAPI, prefix: str = "articlechat", location: str = ""):
+    def __init__(self, client: ClientAPI, prefix: str = "articlechat", location: str = "",
+                 derived_dir: Path | None = None):
         self.location = location
+        self._prefix = prefix
+        # A local directory for what is derived from the store and could be rebuilt from it (the BM25
+        # index's term counts), kept so that a start need not rebuild it; None: nothing is kept.
+        self._derived_dir = derived_dir
         self._listeners: list[Callable[[], None]] = []
         self._counts: tuple[str, tuple[int, int]] | None = None  # (generation, counts), see `counts`
         self._generation_read: tuple[float, str] | None = None  # (monotonic time, value), see `generation`
@@ -348,6 +354,10 @@ class ArticleStore:
         # in-memory indexes (BM25) in this or any other process sharing the store know when to rebuild; and
         # the sample-seeded marker.
         self._meta = client.get_or_create_collection(f"{prefix}-meta", embedding_function=None)
+
+    def derived_path(self, name: str) -> Path | None:
+        """Where to keep `name`, derived from this store (one file per collection prefix), or None."""
+        return self._derived_dir / f"{self._prefix}-{name}" if self._derived_dir is not None else None
 
     @cached_property
     def chunk_vectors(self) -> ChromaVectorStore:

@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         yield
         if poller is not None:
             poller.stop()
+        container.answers.shut_down()
         for hook in app.state.on_shutdown:  # before uvicorn re-raises a SIGTERM it caught
             hook()
 

@@ -46,7 +46,7 @@ class Container:
         if not s.chroma_host:
             s.data_dir.expanduser().mkdir(parents=True, exist_ok=True)
         client = chroma_client(str(s.data_dir.expanduser()), s.chroma_host, s.chroma_port, s.chroma_ssl)
-        return ArticleStore(client, s.collection_prefix, location=s.store_location)
+        return ArticleStore(client, s.collection_prefix, location=s.store_location, derived_dir=s.data_dir.expanduser())
 
     @cached_property
     def ingestion(self) -> IngestionService:

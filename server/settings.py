@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARTICLECHAT_", env_file=".env", extra="ignore")
 
     # Storage
-    data_dir: Path = Field(default_factory=_default_data_dir, description="Embedded Chroma directory.")
+    data_dir: Path = Field(default_factory=_default_data_dir,
+                           description="Embedded Chroma directory, and the BM25 term counts kept for the next start.")
     chroma_host: str | None = Field(None, description="Use a Chroma server at this host instead of the embedded store.")
     chroma_port: int = Field(8000, ge=1, le=65535)
     chroma_ssl: bool = False

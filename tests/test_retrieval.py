@@ -200,12 +200,63 @@ def test_bm25_weights_are_lucenes_formula_over_the_kept_term_counts(make_contain
 
 def test_a_starting_server_builds_the_bm25_index_before_any_question(make_container, start_server):
     """The first question after a start must not pay for the lexical index (tens of seconds on a large
-    store): the server builds it as it starts."""
+    store): the server builds it as it starts, and keeps its term counts for the next start when it
+    stops."""
     c = make_container(seed_sample=False)
     c.ingestion.ingest_text(PARAGRAPHS[2], article_id="audit")
     lexical = c.answers.search.retriever.lexical
     assert lexical._snapshot.bm25 is None  # nothing has searched yet
-    with start_server(c).client() as api:
+    kept = c.store.derived_path("bm25-terms.npz")
+    server = start_server(c)
+    with server.client() as api:
         assert api.get("/healthz").status_code == 200
         eventually(lambda: lexical._snapshot.bm25 is not None, within=10)
         assert lexical.search("KR-5531", 3)
+    assert kept is not None and not kept.exists()  # one article read: not worth a write yet
+    server.stop()
+    assert kept.is_file()
+
+
+def test_a_restart_reads_only_the_articles_written_since_the_bm25_terms_were_kept(make_container, tmp_path, caplog):
+    """A server keeps the BM25 index's term counts beside the store when it stops, so the next start
+    reads and tokenises only what changed since (at 8,000 articles the full build took 85 s, which the
+    first questions waited for). The kept file never gives a wrong result: a changed article is read
+    again, a deleted one is gone, and a damaged file is ignored (the index is built from the store)."""
+    from index.retrieval import LexicalIndex
+
+    first = make_container(data_dir=tmp_path, seed_sample=False)
+    first.ingestion.ingest_text("Harbour report\n\n" + "\n\n".join(PARAGRAPHS) + "\n", article_id="harbour")
+    first.ingestion.ingest_text("Tides\n\nSpring tides flooded the quay twice.\n", article_id="tides")
+    first.ingestion.ingest_text("Ferries\n\nThe night ferry to Kiel was cancelled.\n", article_id="ferries")
+    first.answers.warm_up()
+    first.answers.shut_down()  # as the server does when it stops
+    kept = first.store.derived_path("bm25-terms.npz")
+    assert kept is not None and kept.is_file()
+
+    # Meanwhile (another process, or this one before its stop): one article changed, one deleted.
+    changed = [p.replace("KR-5531", "TX-0042") for p in PARAGRAPHS]
+    first.ingestion.ingest_text("Harbour report\n\n" + "\n\n".join(changed) + "\n", article_id="harbour")
+    first.ingestion.delete("ferries")
+
+    restarted = make_container(data_dir=tmp_path, seed_sample=False)
+    read: list[set[str]] = []
+    chunk_texts = restarted.store.chunk_texts
+    restarted.store.chunk_texts = lambda versions: read.append(set(versions)) or chunk_texts(versions)  # type: ignore[method-assign]
+    lexical = LexicalIndex(restarted.store)
+    assert len(lexical.search("ballast pump TX-0042", 5)) == 1
+    assert read == [{"harbour"}]  # "tides" came from the kept file
+    assert lexical.search("KR-5531", 5) == [] and lexical.search("Kiel ferry", 5) == []
+    fresh = LexicalIndex(make_container(data_dir=tmp_path, seed_sample=False).store)
+    fresh._file = None  # built from the store alone
+    for query in ("spring tides quay", "ballast pump", "TX-0042 inspectors"):
+        assert lexical.search(query, 5) == fresh.search(query, 5)
+    lexical.save()  # what it keeps now: no terms of the deleted article, nor of the replaced version
+    assert lexical._file is not None
+    _, vocabulary = lexical._file.read()
+    assert "tide" in vocabulary and "0042" in vocabulary and "kiel" not in vocabulary and "5531" not in vocabulary
+
+    kept.write_bytes(kept.read_bytes()[:200])  # cut short (a full disk, a copy gone wrong)
+    damaged = LexicalIndex(make_container(data_dir=tmp_path, seed_sample=False).store)
+    with caplog.at_level("WARNING", logger="articlechat"):
+        assert damaged.search("spring tides quay", 5) == fresh.search("spring tides quay", 5)
+    assert "ignoring the BM25 term counts" in caplog.text
