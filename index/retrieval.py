@@ -311,6 +311,7 @@ class _TermsFile:
     current version it has, so an old file costs reads, never a wrong result; a file written by other
     tokenising rules (`_fingerprint`), or one that cannot be read, is ignored."""
 
+    FORMAT = 1  # bump when what is written changes
     ARRAYS = ("term_ids", "counts", "entries", "lengths")
 
     def __init__(self, path: Path):
@@ -377,7 +378,7 @@ def _fingerprint() -> str:
     they counted differently is not used."""
     probe = ("Zelenskyy's officials confirmed the Kyiv-Odesa swaps: 1,000 prisoners, U.S. observers "
              "and downed drones; the talks were running, the relations strained.")
-    rules = [2, lexical_terms(probe), sorted(BM25_STOPWORDS)]
+    rules = [_TermsFile.FORMAT, lexical_terms(probe), sorted(BM25_STOPWORDS)]
     return hashlib.sha256(json.dumps(rules).encode()).hexdigest()[:16]
 
 
