@@ -150,6 +150,7 @@ class LexicalIndex:
         path = store.derived_path("bm25-terms.npz")
         self._file = _TermsFile(path) if path is not None else None
         self._unsaved = 0  # articles read from the store since the file was written (or read)
+        self._save_started = False  # a background write is on its way (one at a time, not one per write)
         self._saving = threading.Lock()
         store.subscribe(self.refresh)
 
@@ -203,9 +204,10 @@ class LexicalIndex:
             dict(headings), longest
         )
         self._unsaved += len(read)
-        if self._unsaved >= SAVE_AFTER_ARTICLES:
+        if self._unsaved >= SAVE_AFTER_ARTICLES and not self._save_started:
             try:  # not a daemon: a process that ends meanwhile (`articlechat ask`) finishes the write first
                 threading.Thread(target=self.save, name="bm25-save").start()
+                self._save_started = True
             except RuntimeError:  # the interpreter is exiting: the next start reads these articles again
                 pass
 
@@ -220,7 +222,7 @@ class LexicalIndex:
                 return
             try:
                 snapshot, terms, unsaved = self._snapshot, list(self._vocabulary), self._unsaved
-                self._unsaved = 0
+                self._unsaved, self._save_started = 0, False
             finally:
                 self._lock.release()
             if unsaved and snapshot.generation is not None:
