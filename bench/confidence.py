@@ -1,7 +1,8 @@
 """Fit the answer confidence (server/services/confidence.py) and measure its calibration:
 `python -m bench.confidence` (prints; `--out DIR` also writes confidence.json and the reliability
 diagram confidence_reliability.png there, as bench/results/ holds them; the plot needs the `bench`
-extra's matplotlib).
+extra's matplotlib). It also tabulates what each `min_confidence` of a request would keep: the
+answers given, the share of them right, and the answerable and unanswerable questions still answered.
 
 Labelled questions, asked through the same service as `POST /ask` with the sample article and the 35
 SQuAD 2.0 articles indexed together: our sample-article set (answerable, related-but-unanswerable,
@@ -98,6 +99,24 @@ def reliability(p: np.ndarray, y: np.ndarray) -> list[dict]:
             for b in range(BINS) if (bins == b).any()]
 
 
+THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def thresholds(p: np.ndarray, y: np.ndarray, answered: np.ndarray, answerable: np.ndarray) -> list[dict]:
+    """What a `min_confidence` of t keeps: the answers given (those rated ≥ t), the share of them right,
+    and how many answerable questions are still answered right and unanswerable ones still answered."""
+    rows = []
+    for t in THRESHOLDS:
+        kept = answered & (p >= t)
+        rows.append({"min_confidence": t, "answers": int(kept.sum()),
+                     "right": round(float(y[kept].mean()), 3) if kept.any() else None,
+                     "answerable_answered_right": int((kept & answerable & (y == 1)).sum()),
+                     "answerable": int(answerable.sum()),
+                     "unanswerable_answered": int((kept & ~answerable).sum()),
+                     "unanswerable": int((~answerable).sum())})
+    return rows
+
+
 def plot(rows: list[dict], error: float, path: Path) -> None:
     import matplotlib
 
@@ -149,6 +168,8 @@ def main() -> None:
     w = fit(x[tune], y[tune])
     p = 1 / (1 + np.exp(-(x @ w)))
     held = ~tune
+    answered = np.asarray([r["answered"] for r in records])
+    answerable = np.asarray([bool(r["answers"]) for r in records])
     summary = {
         "weights": [round(float(v), 3) for v in w],
         "ece_held_out": round(ece(p[held], y[held]), 3),
@@ -162,6 +183,7 @@ def main() -> None:
             if (m := held & np.asarray([r["set"] == s for r in records])).any()
         },
         "reliability_held_out": reliability(p[held], y[held]),
+        "thresholds_held_out": thresholds(p[held], y[held], answered[held], answerable[held]),
     }
     print(f"{len(records)} labelled questions: {summary['tune']} tuning, {summary['held_out']} held out")
     print(f"weights (1, evidence, coverage, margin, answered, answered × evidence, topic): "
@@ -172,6 +194,10 @@ def main() -> None:
               f"ECE {v['ece']:.3f}")
     print("reliability (held out):", ", ".join(f"{r['bin']}: {r['right']:.2f} of {r['n']}"
                                                for r in summary["reliability_held_out"]))
+    print("min_confidence (held out): answers kept, share right; answerable answered right; unanswerable answered")
+    for r in summary["thresholds_held_out"]:
+        print(f"  {r['min_confidence']:.1f}: {r['answers']:3} answers, {r['right'] or 0:.3f} right; "
+              f"{r['answerable_answered_right']}/{r['answerable']}; {r['unanswerable_answered']}/{r['unanswerable']}")
     if np.abs(np.asarray(CONFIDENCE.weights) - np.asarray(summary["weights"])).max() > 0.01:
         print(f"The fitted weights differ from those in use ({CONFIDENCE.weights}): update CONFIDENCE in "
               "server/services/confidence.py.")

@@ -83,6 +83,14 @@ class PublicationFilters(BaseModel):
         return found or None
 
 
+MIN_CONFIDENCE = (
+    "Refuse (`answered` false, a warning saying why) rather than answer when the answer's `confidence` would be "
+    "below this, 0–1. The table in bench/results/confidence.json (`thresholds_held_out`) shows how many answers each "
+    "value keeps and how many of those are right. In `llm` mode it is checked before the model is called; the "
+    "model's unsupported sentences can then lower the answer's confidence further (see `confidence`)."
+)
+
+
 class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
@@ -108,6 +116,7 @@ class AskRequest(PublicationFilters):
     top_k: int | None = Field(
         None, ge=MIN_TOP_K, le=MAX_TOP_K, strict=True, description="Passages to retrieve (default from settings)."
     )
+    min_confidence: float | None = Field(None, ge=0, le=1, strict=True, description=MIN_CONFIDENCE)
 
     @field_validator("question")
     @classmethod

@@ -7,6 +7,7 @@ import argparse
 import gc
 import json
 import logging
+import math
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -93,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
         "--article", action="append", dest="article_ids", metavar="ID", help="search only this article (repeatable)"
     )
     ask.add_argument("--top-k", type=int, choices=range(MIN_TOP_K, MAX_TOP_K + 1), metavar=f"{MIN_TOP_K}-{MAX_TOP_K}")
+    ask.add_argument("--min-confidence", type=_probability, metavar="0-1",
+                     help="refuse rather than give an answer less likely than this to be right")
     ask.add_argument("--json", action="store_true", help="print the /ask response as JSON")
     ask.set_defaults(run=_ask)
 
@@ -299,6 +302,16 @@ def _feeds(args, settings: Settings, make_container: ContainerFactory) -> int:
     return 0
 
 
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
+    return value
+
+
 def _ask(args, settings: Settings, make_container: ContainerFactory) -> int:
     from server.services.answering import UnknownArticles
 
@@ -309,7 +322,7 @@ def _ask(args, settings: Settings, make_container: ContainerFactory) -> int:
     container = make_container(settings)
     container.articles.seed_sample()  # a first `ask` finds the bundled sample, as the server's first start does
     try:
-        answer = container.answers.ask(question, (), args.article_ids, args.top_k)
+        answer = container.answers.ask(question, (), args.article_ids, args.top_k, min_confidence=args.min_confidence)
     except UnknownArticles as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 """Bodies of the OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models): OpenAI's chat
 completions schema as the `openai` SDKs and LlamaIndex's OpenAILike send and read it, with articlechat's
-own fields added: `article_ids` and `top_k` in the request (an SDK's `extra_body`), the /ask response's
-`citations`, `answered`, `confidence`, `mode` and `warnings` in the response.
+own fields added: `article_ids`, `top_k` and `min_confidence` in the request (an SDK's `extra_body`), the
+/ask response's `citations`, `answered`, `confidence`, `mode` and `warnings` in the response.
 
 Fields of OpenAI's request that articlechat has no use for (`temperature`, `max_tokens`, `tools`,
 `response_format`, `seed`…) are accepted and ignored, as are fields it does not know; those it reads
@@ -23,7 +23,15 @@ from pydantic import (
     model_serializer,
 )
 
-from server.api_models import ArticleId, AskResponse, CitationOut, PublicationFilters, Text, VerifiedOut
+from server.api_models import (
+    MIN_CONFIDENCE,
+    ArticleId,
+    AskResponse,
+    CitationOut,
+    PublicationFilters,
+    Text,
+    VerifiedOut,
+)
 from server.limits import MAX_ARTICLE_IDS, MAX_TOP_K, MIN_TOP_K
 
 MODEL_ID: Final = "articlechat"
@@ -128,6 +136,8 @@ class ChatCompletionRequest(PublicationFilters):
         description="articlechat: passages to retrieve (`extra_body`; default from the settings). Not a sampling "
         "parameter.",
     )
+    min_confidence: float | None = Field(
+        None, ge=0, le=1, strict=True, description=f"articlechat (`extra_body`): {MIN_CONFIDENCE}")
 
 
 class AssistantMessage(BaseModel):

@@ -131,6 +131,25 @@ def test_every_answer_carries_a_calibrated_confidence(api):
     assert done["confidence"] == sure["confidence"]
 
 
+def test_min_confidence_refuses_an_answer_less_likely_to_be_right(api):
+    """An integration that wants only sure answers sets min_confidence: an answer rated below it is
+    refused (saying why), one rated at it is given unchanged, in /ask and in the stream's done."""
+    question = "How many drones did Russia say it downed?"
+    answer = ask(api, question)
+    assert answer["answered"] is True and answer["confidence"] < 1
+    assert ask(api, question, min_confidence=answer["confidence"]) == answer
+    above = round(answer["confidence"] + 0.001, 3)
+    declined = ask(api, question, min_confidence=above)
+    assert declined["answered"] is False and declined["answer"] != answer["answer"]
+    assert any(str(answer["confidence"]) in w and f"{above:g}" in w for w in declined["warnings"]), declined
+    # The refusal is right only if the question is unanswerable: at most as likely as the answer is wrong.
+    assert declined["confidence"] <= round(1 - answer["confidence"], 3) + 1e-9
+    streamed = api.post("/ask/stream", json={"question": question, "min_confidence": above})
+    events = read_sse(streamed)
+    assert events[-1][1] == declined
+    assert "".join(data["text"] for name, data in events if name == "delta") == declined["answer"]
+
+
 def test_follow_up_with_a_pronoun_uses_the_conversation(api):
     first = ask(api, "What did Zelenskyy call the swap?")
     assert first["answered"] and "human dignity" in first["answer"]
@@ -447,6 +466,9 @@ BAD_ASKS = [
     ("unknown article", {"question": "Why?", "article_ids": ["no-such-article"]}, 404, "no-such-article"),
     ("top_k too big", {"question": "Why?", "top_k": 21}, 422, "top_k"),
     ("top_k zero", {"question": "Why?", "top_k": 0}, 422, "top_k"),
+    ("min_confidence above 1", {"question": "Why?", "min_confidence": 1.5}, 422, "min_confidence"),
+    ("min_confidence negative", {"question": "Why?", "min_confidence": -0.1}, 422, "min_confidence"),
+    ("min_confidence a string", {"question": "Why?", "min_confidence": "0.5"}, 422, "min_confidence"),
     ("unknown field", {"question": "Why?", "mode": "llm"}, 422, "mode"),
 ]
 

@@ -118,6 +118,9 @@ def test_ask_articles_and_delete(tmp_path, run):
 
     as_json = json.loads(run(tmp_path, "ask", "--json", "What is the capital of Australia?").stdout)
     assert as_json["answered"] is False
+    declined = json.loads(run(tmp_path, "ask", "--json", "--min-confidence", "1",
+                              "How far apart were the two border crossings?").stdout)
+    assert declined["answered"] is False and any("min_confidence 1" in w for w in declined["warnings"])
 
     assert run(tmp_path, "delete", "swap").stdout.strip() == "deleted swap"
     missing = run(tmp_path, "delete", "swap")
@@ -136,6 +139,9 @@ def test_usage_errors_are_explained(tmp_path, run):
     assert too_long.returncode == 2 and "keep it to 2000" in too_long.stderr
     top_k = run(tmp_path, "ask", "Why?", "--top-k", "21")
     assert top_k.returncode == 2 and "1-20" in top_k.stderr
+    for bad in ("1.5", "sure", "nan"):
+        sure = run(tmp_path, "ask", "Why?", "--min-confidence", bad)
+        assert sure.returncode == 2 and "from 0 to 1" in sure.stderr, sure.stderr
     unknown = run(tmp_path, "ask", "Why?", "--article", "nope")
     assert unknown.returncode == 1 and "nope" in unknown.stderr
 

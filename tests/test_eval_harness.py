@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
+from bench import confidence as calibration
 from bench import eval as harness
 
 
@@ -19,6 +21,18 @@ def test_metrics_on_known_ranks_and_answers():
     assert harness.contains_answer("The swap involves 1000 detainees.", ["1,000"])
     assert harness.contains_answer("It was the “Red Cross”.", ["red cross"])
     assert not harness.contains_answer("It was the Red Crescent.", ["Red Cross"])
+
+
+def test_the_min_confidence_table_counts_what_each_threshold_keeps():
+    p = np.array([0.95, 0.75, 0.55, 0.35, 0.9])
+    right = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
+    answered = np.array([True, True, True, True, False])  # the last one was refused: right, and never kept
+    answerable = np.array([True, False, True, True, False])
+    rows = {r["min_confidence"]: r for r in calibration.thresholds(p, right, answered, answerable)}
+    assert rows[0.0] == {"min_confidence": 0.0, "answers": 4, "right": 0.5, "answerable_answered_right": 2,
+                         "answerable": 3, "unanswerable_answered": 1, "unanswerable": 2}
+    assert (rows[0.6]["answers"], rows[0.6]["right"], rows[0.6]["unanswerable_answered"]) == (2, 0.5, 1)
+    assert (rows[0.9]["answers"], rows[0.9]["right"], rows[0.9]["answerable_answered_right"]) == (1, 1.0, 1)
 
 
 def test_harness_scores_an_answer_a_refusal_and_a_follow_up(tmp_path, embedder):

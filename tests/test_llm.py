@@ -197,6 +197,19 @@ def test_llm_refusal_is_reported_as_not_answered(llm_api, standin):
     assert events[-1][1]["answered"] is False
 
 
+def test_an_answer_below_min_confidence_is_refused_without_calling_the_llm(llm_api, standin):
+    """The stand-in OpenAI-compatible server (tests/openai_standin.py) counts the calls: an answer that
+    would be rated below `min_confidence` costs none."""
+    answered = ask(llm_api, QUESTION)
+    assert answered["mode"] == "llm" and answered["answered"] is True and len(standin.requests) == 1
+    declined = ask(llm_api, QUESTION, min_confidence=1.0)
+    assert declined["answered"] is False and any("min_confidence" in w for w in declined["warnings"])
+    with llm_api.stream("POST", "/ask/stream", json={"question": QUESTION, "min_confidence": 1.0}) as response:
+        response.read()
+    assert read_sse(response)[-1][1] == declined
+    assert len(standin.requests) == 1
+
+
 def test_stream_in_llm_mode(llm_api, standin):
     with llm_api.stream("POST", "/ask/stream", json={"question": QUESTION}) as response:
         response.read()

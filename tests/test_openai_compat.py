@@ -163,6 +163,23 @@ def test_a_long_conversation_keeps_its_most_recent_turns(client, api):
     assert "Hakan Fidan" in client.chat.completions.create(model="a", messages=big).choices[0].message.content
 
 
+def test_min_confidence_in_extra_body_refuses_a_less_likely_answer(client, api):
+    """The same contract as /ask's `min_confidence`, through the real `openai` client, streamed or not."""
+    sure = client.chat.completions.create(model="articlechat", messages=[user(ISTANBUL)])
+    assert sure.answered is True and "Hakan Fidan" in sure.choices[0].message.content
+    same = client.chat.completions.create(model="articlechat", messages=[user(ISTANBUL)],
+                                          extra_body={"min_confidence": sure.confidence})
+    assert same.choices[0].message.content == sure.choices[0].message.content
+    above = round(sure.confidence + 0.001, 3)
+    declined = client.chat.completions.create(model="articlechat", messages=[user(ISTANBUL)],
+                                              extra_body={"min_confidence": above})
+    assert declined.answered is False and "Hakan Fidan" not in declined.choices[0].message.content
+    assert any("min_confidence" in w for w in declined.warnings)
+    content, chunks = read_stream(client.chat.completions.create(
+        model="articlechat", messages=[user(ISTANBUL)], stream=True, extra_body={"min_confidence": above}))
+    assert content == declined.choices[0].message.content and chunks[-1].answered is False
+
+
 def test_article_ids_in_extra_body_restrict_the_search(client, api):
     created = api.post("/articles", json={"id": FERRY_ID, "text": FERRY})
     assert created.status_code == 201, created.text
@@ -224,6 +241,7 @@ BAD_REQUESTS = [
     ("stream as a string", {"messages": [user(ISTANBUL)], "stream": "true"}, "stream", "boolean"),
     ("several answers", {"messages": [user(ISTANBUL)], "n": 3}, "n", "one answer"),
     ("top_k out of range", {"messages": [user(ISTANBUL)], "top_k": 50}, "top_k", "20"),
+    ("min_confidence out of range", {"messages": [user(ISTANBUL)], "min_confidence": 2}, "min_confidence", "1"),
     ("bad article id", {"messages": [user(ISTANBUL)], "article_ids": ["../etc"]}, "article_ids.0", "pattern"),
 ]
 

@@ -25,8 +25,10 @@ def _history(body: AskRequest) -> list[tuple[str, str]]:
 def ask(body: AskRequest, service: AnswersDep) -> AskResponse:
     """Answer a question from the indexed articles, citing passages with inline [n] markers; optionally
     only from articles published in a span of time (`published_after`, `published_before`) or by some
-    publications (`sources`). Each citation says when and where its passage was published."""
-    answer = service.ask(body.question, _history(body), body.article_ids, body.top_k, body.filters())
+    publications (`sources`). Each citation says when and where its passage was published. With
+    `min_confidence`, an answer less likely than that to be right is refused (`answered` false)."""
+    answer = service.ask(body.question, _history(body), body.article_ids, body.top_k, body.filters(),
+                         body.min_confidence)
     return AskResponse.model_validate(answer)
 
 
@@ -38,7 +40,8 @@ def ask_stream(body: AskRequest, service: AnswersDep) -> StreamingResponse:
     """Server-Sent Events: `citations` (candidate passages), `delta` (answer text, in order), then
     `done` (the full /ask response, authoritative); `error` if something fails mid-stream."""
     service.check_articles(body.article_ids)  # unknown ids: a 404 before the stream starts
-    events = service.ask_stream(body.question, _history(body), body.article_ids, body.top_k, body.filters())
+    events = service.ask_stream(body.question, _history(body), body.article_ids, body.top_k, body.filters(),
+                                body.min_confidence)
     return event_stream(map(_sse, events), _sse_error)
 
 

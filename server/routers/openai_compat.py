@@ -81,13 +81,13 @@ def chat_completions(body: ChatCompletionRequest, chat: ChatDep) -> ChatCompleti
     earlier user and assistant messages the history (the most recent 20, each cut to 8,000 characters);
     system, developer and tool messages are not searched. Any `model` name is accepted; `temperature`,
     `max_tokens` and other sampling fields are ignored. articlechat's own request fields (`extra_body` in
-    the SDKs): `article_ids`, `top_k`, `published_after`, `published_before`, `sources`. The response adds
-    the /ask fields `citations`, `answered`, `confidence`, `mode` and `warnings`; `usage` counts are
-    estimates."""
+    the SDKs): `article_ids`, `top_k`, `min_confidence`, `published_after`, `published_before`, `sources`.
+    The response adds the /ask fields `citations`, `answered`, `confidence`, `mode` and `warnings`; `usage`
+    counts are estimates."""
     messages = [(m.role, m.content or "") for m in body.messages]
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if not body.stream:
-        reply = chat.reply(messages, body.article_ids, body.top_k, body.filters())
+        reply = chat.reply(messages, body.article_ids, body.top_k, body.filters(), body.min_confidence)
         answer = reply.answer
         return ChatCompletion(
             id=completion_id, created=created, choices=[Choice(message=AssistantMessage(content=reply.content))],
@@ -96,7 +96,7 @@ def chat_completions(body: ChatCompletionRequest, chat: ChatDep) -> ChatCompleti
             verified=_verified(answer),
         )
     # Checked before the stream starts: a bad conversation or unknown ids are a 400 or a 404, not an event.
-    events = chat.stream(messages, body.article_ids, body.top_k, body.filters())
+    events = chat.stream(messages, body.article_ids, body.top_k, body.filters(), body.min_confidence)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return event_stream(_chunks(events, completion_id, created, include_usage), _stream_error)
 

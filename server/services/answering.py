@@ -4,7 +4,8 @@
 2. `PassageSearch.find`: the passages (hybrid retrieval) and their sentences scored for evidence;
 3. a refusal when the evidence is below the calibrated threshold, or when the question asks for a
    number, a date or a duration that the best sentence does not hold (weak evidence never reaches the
-   LLM), else the answer: `extractive_answer` offline, `LLMAnswerer` with an LLM, falling back to
+   LLM), or when the answer's confidence would be below the caller's `min_confidence`; else the
+   answer: `extractive_answer` offline, `LLMAnswerer` with an LLM, falling back to
    the extractive answer with a warning when the LLM's answer cannot be used;
 4. its `confidence`, from the same evidence in both modes (confidence.py).
 """
@@ -82,10 +83,11 @@ class AnswerService:
 
     def ask(
         self, asked: str, history: History = (), article_ids: list[str] | None = None, top_k: int | None = None,
-        filters: SearchFilters | None = None,
+        filters: SearchFilters | None = None, min_confidence: float | None = None,
     ) -> Answer:
+        """`min_confidence`: refuse rather than give an answer less likely than this to be right."""
         found = self.find(asked, history, article_ids, top_k, filters)
-        if (answer := self._without_llm(found, history)) is None:
+        if (answer := self._without_llm(found, history, min_confidence)) is None:
             assert self.llm_answers is not None
             try:
                 answer = self.llm_answers.answer(found, history)
@@ -95,11 +97,11 @@ class AnswerService:
 
     def ask_stream(
         self, asked: str, history: History = (), article_ids: list[str] | None = None, top_k: int | None = None,
-        filters: SearchFilters | None = None,
+        filters: SearchFilters | None = None, min_confidence: float | None = None,
     ) -> Iterator[StreamEvent]:
         """`CitationsEvent`, then `DeltaEvent`s, then `DoneEvent` with the same answer as `ask`."""
         found = self.find(asked, history, article_ids, top_k, filters)
-        if (answer := self._without_llm(found, history)) is not None:
+        if (answer := self._without_llm(found, history, min_confidence)) is not None:
             yield CitationsEvent(answer.citations)
             for piece in word_pieces(answer.answer):
                 yield DeltaEvent(piece)
@@ -115,12 +117,18 @@ class AnswerService:
                 yield DeltaEvent(piece)
         yield DoneEvent(self._rated(answer, found))
 
-    def _without_llm(self, found: Passages, history: History) -> Answer | None:
+    def _without_llm(self, found: Passages, history: History, min_confidence: float | None) -> Answer | None:
         """The answer when no LLM call is needed: a refusal, or the extractive answer offline."""
         if not found.answerable(self.min_evidence):
             unmentioned = [f"“{name}”" for name in found.unmentioned]
             said = [f"No passage found mentions {', '.join(unmentioned)}."] if unmentioned else []
             return refusal(found.chunks, self.mode, [*found.warnings, *said])
+        # Checked before an LLM is called (the call is saved): its answer's confidence can only be lower,
+        # by the share of its sentences the passages support.
+        if min_confidence is not None and (would_be := self._confidence(found, answered=True)) < min_confidence:
+            return refusal(found.chunks, self.mode, [
+                *found.warnings, f"The best answer found has confidence {would_be}, below the min_confidence "
+                f"{min_confidence:g} asked for: not given."])
         if self.llm is None:
             return self._extractive(found, history)
         return None
@@ -129,11 +137,18 @@ class AnswerService:
         """The answer with its confidence, from the same evidence in either mode; for an LLM answer,
         times the share of its sentences that stood the support check (a model that invents some of an
         answer is less likely to have the rest right)."""
-        features = Features.of(found, answer.answered)
-        confidence = self.confidence.confidence(features)
+        confidence = self._confidence(found, answer.answered)
+        if not answer.answered and found.answerable(self.min_evidence):
+            # Refused though an answer was found (below `min_confidence`, or an LLM's refusal): the refusal
+            # is right only if the question is unanswerable, so at most as likely as that answer is wrong.
+            confidence = min(confidence, round(1 - self._confidence(found, answered=True), 3))
         if answer.verified and answer.verified.sentences:
-            confidence *= answer.verified.supported / answer.verified.sentences
-        return replace(answer, confidence=round(confidence, 3))
+            confidence = round(confidence * answer.verified.supported / answer.verified.sentences, 3)
+        return replace(answer, confidence=confidence)
+
+    def _confidence(self, found: Passages, answered: bool) -> float:
+        """Rounded as responses show it, so that a `min_confidence` equal to a shown one passes."""
+        return round(self.confidence.confidence(Features.of(found, answered)), 3)
 
     def _extractive(self, found: Passages, history: History, warning: str | None = None) -> Answer:
         return extractive_answer(found, history, self.min_second_evidence, [warning] if warning else [])

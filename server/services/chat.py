@@ -100,21 +100,22 @@ class ChatService:
 
     def reply(
         self, messages: Sequence[tuple[str, str]], article_ids: list[str] | None = None, top_k: int | None = None,
-        filters: SearchFilters | None = None,
+        filters: SearchFilters | None = None, min_confidence: float | None = None,
     ) -> ChatReply:
         chat = conversation(messages)
-        answer = self.answers.ask(chat.question, chat.history, article_ids, top_k, filters)
+        answer = self.answers.ask(chat.question, chat.history, article_ids, top_k, filters, min_confidence)
         return ChatReply(answer, answer.answer, Usage(chat.prompt_tokens, approximate_tokens(answer.answer)))
 
     def stream(
         self, messages: Sequence[tuple[str, str]], article_ids: list[str] | None = None, top_k: int | None = None,
-        filters: SearchFilters | None = None,
+        filters: SearchFilters | None = None, min_confidence: float | None = None,
     ) -> Iterator[ChatEvent]:
         """`CitationsEvent`, `DeltaEvent`s, then the `ChatReply`. The request is checked now (a
         `ChatRequestError`, unknown articles), before the first event is asked for."""
         chat = conversation(messages)
         self.answers.check_articles(article_ids)
-        return self._events(chat, self.answers.ask_stream(chat.question, chat.history, article_ids, top_k, filters))
+        return self._events(chat, self.answers.ask_stream(chat.question, chat.history, article_ids, top_k, filters,
+                                                                 min_confidence))
 
     def _events(self, chat: Conversation, events: Iterator[CitationsEvent | DeltaEvent | DoneEvent]
                 ) -> Iterator[ChatEvent]:
