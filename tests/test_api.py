@@ -118,6 +118,32 @@ def test_a_question_about_a_name_or_number_no_passage_mentions_is_refused(api):
     assert body["answered"] is True and "Geir Pedersen" in body["answer"]
 
 
+def test_a_negative_question_is_answered_only_by_a_sentence_that_says_what_is_not(api):
+    """"What … not …?" is answered by a sentence that says something is not so, or was declined, left
+    silent, is yet to happen; a sentence that only resembles the question answers its opposite."""
+    for question, quoted in [("What did White House officials not confirm?", "declined to confirm details"),
+                             ("Why did the Kremlin not comment at first?", "remained silent"),
+                             ("What has Moscow not yet responded to?", "third-party guarantors")]:
+        body = ask(api, question)
+        assert body["answered"] is True and quoted in body["answer"], body
+    refused = ask(api, "Which prisoners were not screened by the ICRC?")  # all of them were
+    assert refused["answered"] is False and any("not so" in w for w in refused["warnings"]), refused
+    assert ask(api, "Which prisoners were screened by the ICRC?")["answered"] is True
+    # A follow-up's "not" is about the previous answer: "Why not?" is answered.
+    first = ask(api, "Did Russia agree to a truce?")
+    history = [{"role": "user", "content": "Did Russia agree to a truce?"},
+               {"role": "assistant", "content": first["answer"]}]
+    assert ask(api, "Why not?", history=history)["answered"] is True
+
+
+def test_a_number_the_answers_passage_lacks_is_refused(api):
+    """A number of the question that another passage holds, but not the one of the best sentence:
+    that passage is about something else ("May 16" is the Istanbul talks, not Peskov's statement)."""
+    body = ask(api, "What did Peskov say on May 16?")
+    assert body["answered"] is False and any("“16”" in w for w in body["warnings"]), body
+    assert ask(api, "What happened in Istanbul on May 16?")["answered"] is True
+
+
 def test_every_answer_carries_a_calibrated_confidence(api):
     """confidence is the probability that the response is right; a well-supported answer rates higher
     than a question the article only resembles."""

@@ -54,3 +54,12 @@ def test_harness_scores_an_answer_a_refusal_and_a_follow_up(tmp_path, embedder):
     assert ours["latency_p95_ms"] >= ours["latency_p50_ms"] > 0
     table = harness.format_table(result)
     assert "baseline k=2" in table and "answer_correct" in table
+
+
+def test_a_perfectly_calibrated_model_measures_a_small_but_nonzero_ece():
+    """The noise floor that a held-out ECE is read against: outcomes drawn from the confidences
+    themselves measure near 0 with many questions and clearly above 0 with few."""
+    p = np.random.default_rng(3).random(200)
+    few, many = calibration.ece_if_calibrated(p), calibration.ece_if_calibrated(np.tile(p, 50))
+    assert 0.03 < few["median"] < 0.12 and few["median"] <= few["p90"]
+    assert many["median"] < 0.02

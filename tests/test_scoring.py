@@ -10,7 +10,14 @@ from index.store import ScoredChunk, SentenceVector
 from server.services.evidence import EVIDENCE, EvidenceModel
 from server.services.extractive import extractive_answer
 from server.services.question import FollowUp, Question
-from server.services.scoring import PASSAGE_WEIGHT, TYPE_BONUS, expected_kind, score_sentences
+from server.services.scoring import (
+    PASSAGE_WEIGHT,
+    TYPE_BONUS,
+    asks_negative,
+    expected_kind,
+    says_negative,
+    score_sentences,
+)
 from server.services.search import Passages
 
 
@@ -155,3 +162,23 @@ def test_a_follow_up_asking_for_a_duration_is_not_answered_by_its_own_quote_with
     follow_up = Question(asked, f"{asked} Delegations Istanbul talks", asked, follow_up="pointer",
                          leans_on=f"{with_duration.text} [1]")
     assert first(follow_up, [with_duration, after]) == with_duration
+
+
+@pytest.mark.parametrize("sentence, negative", [
+    ("White House officials declined to confirm details.", True),
+    ("The Kremlin initially remained silent on Friday's operation.", True),
+    ("Moscow has yet to respond to proposals.", True),
+    ("Directives do not generally give citizens the right to sue.", True),
+    ("They didn't agree.", True),
+    ("Germanic tribes expanded throughout northern Europe.", False),  # "no" inside a word is no negation
+    ("Settlers ranged along the coast from Nova Scotia.", False),
+    ("The European Commission is the main executive body.", False),
+])
+def test_what_counts_as_saying_what_is_not(sentence, negative):
+    assert says_negative(sentence) is negative
+
+
+def test_negative_questions():
+    assert asks_negative("What was not the main executive body of the EU?")
+    assert asks_negative("What is one thing cilia don't have?")
+    assert not asks_negative("Who is the UN envoy? Where is Norway's nominee from?")

@@ -122,6 +122,7 @@ class AnswerService:
         if not found.answerable(self.min_evidence):
             unmentioned = [f"“{name}”" for name in found.unmentioned]
             said = [f"No passage found mentions {', '.join(unmentioned)}."] if unmentioned else []
+            said += [found.mismatch] if found.mismatch else []
             return refusal(found.chunks, self.mode, [*found.warnings, *said])
         # Checked before an LLM is called (the call is saved): its answer's confidence can only be lower,
         # by the share of its sentences the passages support.

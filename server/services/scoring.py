@@ -20,7 +20,8 @@ from server.services.evidence import EVIDENCE, EvidenceModel
 from server.services.question import Question
 
 # Ranking only (never the refusal): the passage's own similarity to the question counts too, and a
-# sentence holding what the question asks for (a number, a date…) gets a bonus.
+# sentence holding what the question asks for (a number, a date…, or a negative for "what did … not")
+# gets a bonus.
 PASSAGE_WEIGHT = 0.25
 TYPE_BONUS = 0.1
 # A follow-up is searched with words carried from the conversation; its own words ("What did he
@@ -63,6 +64,25 @@ EXPECTED_KIND = [
     (re.compile(r"^\W*(where|in which|(which|what) (city|country|town|place|region))\b", re.I), _PROPER_NOUN),
     (re.compile(r"^\W*(who|whom|whose)\b", re.I), _PROPER_NOUN),
 ]
+
+
+# A question that asks what is not so, and a sentence that says something is not, or was declined,
+# refused, withheld… ("White House officials declined to confirm details" answers "What did the White
+# House not confirm?"; "remained silent" answers "Why did the Kremlin not comment?"; "has yet to
+# respond" answers "What has Moscow not responded to?").
+_NEGATION = re.compile(r"\b(?:not|never|no|none|nothing|neither|nor|cannot|without)\b|n['’]t\b", re.IGNORECASE)
+_NEGATIVE = re.compile(
+    r"\b(?:not|never|no|none|nothing|neither|nor|cannot|without|unable|yet to)\b|n['’]t\b|"
+    r"\b(?:declin|refus|reject|fail|den(?:y|ie)|lack|absen|silen|withh[eo]ld|ban(?:s|ned)?\b|forb[ia]d|"
+    r"prohibit|exclud|cancel|postpon|suspend|abandon)", re.IGNORECASE)
+
+
+def asks_negative(question: str) -> bool:
+    return _NEGATION.search(question) is not None
+
+
+def says_negative(sentence: str) -> bool:
+    return _NEGATIVE.search(sentence) is not None
 
 
 def strict_kind(kind: re.Pattern[str]) -> bool:
@@ -112,6 +132,7 @@ def score_sentences(
     cosines = np.asarray([s.embedding for s in sentences], dtype=np.float32) @ embedding
     following, repeated = _around_quoted(sentences, follow_up.leans_on, own) if follow_up else (set(), set())
     needs_kind = kind is not None and strict_kind(kind)  # a continuation without it is no answer
+    negative = asks_negative(search_text)
     scored = []
     for s, cosine in zip(sentences, cosines.tolist(), strict=True):
         n = rank[s.chunk_id]
@@ -123,6 +144,8 @@ def score_sentences(
         score = evidence + PASSAGE_WEIGHT * chunks[n - 1].score
         held = kind is not None and kind.search(s.text) is not None
         if held:
+            score += TYPE_BONUS
+        if negative and says_negative(s.text):  # a negative question is answered by a negative sentence
             score += TYPE_BONUS
         if own:
             score += own_weight * len(own & said) / len(own)

@@ -11,7 +11,7 @@ from index.retrieval import HybridRetriever
 from index.store import ArticleStore, ScoredChunk, SearchFilters, SentenceVector
 from index.text import content_stems, innermost_heading
 from server.limits import echo_ids
-from server.services.confidence import kind_missing, unmentioned
+from server.services.confidence import kind_missing, negation_missing, numbers_elsewhere, unmentioned
 from server.services.evidence import EVIDENCE, EvidenceModel
 from server.services.question import Question
 from server.services.results import QUOTED_AGAIN, Citation, citations
@@ -54,14 +54,18 @@ class Passages:
     kind_missing: bool = False
     # Names and numbers of the question that no passage mentions (see confidence.unmentioned).
     unmentioned: list[str] = field(default_factory=list)
+    # Why the best sentence, though it resembles the question, does not answer it: the question asks
+    # what is not so, or names a number its passage lacks (see confidence.py); "" when it may.
+    mismatch: str = ""
     # The search text's embedding (the support check of LLM answers compares against it).
     embedding: np.ndarray | None = field(default=None, repr=False)
 
     def answerable(self, min_evidence: float) -> bool:
         """Whether an answer may be built from these passages: they hold a sentence with enough
-        evidence (or the section asked about), of the kind asked for, and mention what is asked about."""
+        evidence (or the section asked about), of the kind asked for, that answers what is asked (no
+        `mismatch`), and they mention what is asked about."""
         return (bool(self.chunks) and (self.evidence >= min_evidence or self.topic) and not self.kind_missing
-                and not self.unmentioned)
+                and not self.unmentioned and not self.mismatch)
 
     def citations(self, numbers: list[int] | None = None) -> list[Citation]:
         return citations(self.chunks, numbers)
@@ -126,8 +130,9 @@ class PassageSearch:
         topic = topic and bool(scored)
         missing = not topic and kind_missing(question.search_text, scored[0] if scored else None, self.embedder)
         absent = [] if topic else unmentioned(question.asked, chunks)
+        mismatch = "" if topic or absent or not scored else _mismatch(question, scored[0], chunks)
         return Passages(question, chunks, scored, evidence, topic, list(question.warnings), missing, absent,
-                        embedding)
+                        mismatch, embedding)
 
     def _articles_quoted(
         self, answer: str, embedding: np.ndarray, article_ids: list[str] | None, filters: SearchFilters | None,
@@ -145,6 +150,17 @@ class PassageSearch:
                 if quote in " ".join(chunk.text.split()) and chunk.article_id not in found:
                     found.append(chunk.article_id)
         return found
+
+
+def _mismatch(question: Question, best: ScoredSentence, chunks: list[ScoredChunk]) -> str:
+    """Why `best` does not answer `question` (the refusal's warning), or ""."""
+    # A follow-up's "not" is often about the previous answer ("Why not?"): only questions that stand
+    # alone are read for it.
+    if not question.follow_up and negation_missing(question.asked, best):
+        return "The question asks what is not so; the closest passage says what is."
+    if elsewhere := numbers_elsewhere(question.asked, chunks[best.n - 1]):
+        return f"The closest passage does not mention {', '.join(f'“{n}”' for n in elsewhere)}."
+    return ""
 
 
 def _one_version_each(chunks: list[ScoredChunk], sentences: list[SentenceVector]) -> list[ScoredChunk]:
