@@ -144,6 +144,16 @@ def test_a_number_the_answers_passage_lacks_is_refused(api):
     assert ask(api, "What happened in Istanbul on May 16?")["answered"] is True
 
 
+def test_a_question_whose_best_sentence_says_the_opposite_is_refused(api):
+    """"The last face-to-face meeting" is not answered by "the first face-to-face meeting"."""
+    body = ask(api, "What was the last face-to-face meeting between the two sides since 2022?")
+    assert body["answered"] is False and any("“first”" in w and "“last”" in w for w in body["warnings"]), body
+    assert ask(api, "Where was the first face-to-face meeting of the two sides since the invasion held?")["answered"]
+    # "last week" in the best sentence is time, not order.
+    body = ask(api, "How many prisoners did each side release in the first swap?")
+    assert body["answered"] is True and "1,000" in body["answer"], body
+
+
 def test_every_answer_carries_a_calibrated_confidence(api):
     """confidence is the probability that the response is right; a well-supported answer rates higher
     than a question the article only resembles."""

@@ -11,7 +11,7 @@ from index.retrieval import HybridRetriever
 from index.store import ArticleStore, ScoredChunk, SearchFilters, SentenceVector
 from index.text import content_stems, innermost_heading
 from server.limits import echo_ids
-from server.services.confidence import kind_missing, negation_missing, numbers_elsewhere, unmentioned
+from server.services.confidence import kind_missing, negation_missing, numbers_elsewhere, opposite, unmentioned
 from server.services.evidence import EVIDENCE, EvidenceModel
 from server.services.question import Question
 from server.services.results import QUOTED_AGAIN, Citation, citations
@@ -55,7 +55,8 @@ class Passages:
     # Names and numbers of the question that no passage mentions (see confidence.unmentioned).
     unmentioned: list[str] = field(default_factory=list)
     # Why the best sentence, though it resembles the question, does not answer it: the question asks
-    # what is not so, or names a number its passage lacks (see confidence.py); "" when it may.
+    # what is not so, names a number its passage lacks, or a word whose opposite the sentence says (see
+    # confidence.py); "" when it may.
     mismatch: str = ""
     # The search text's embedding (the support check of LLM answers compares against it).
     embedding: np.ndarray | None = field(default=None, repr=False)
@@ -160,6 +161,8 @@ def _mismatch(question: Question, best: ScoredSentence, chunks: list[ScoredChunk
         return "The question asks what is not so; the closest passage says what is."
     if elsewhere := numbers_elsewhere(question.asked, chunks[best.n - 1]):
         return f"The closest passage does not mention {', '.join(f'“{n}”' for n in elsewhere)}."
+    if pair := opposite(question.asked, best.text):
+        return f"The closest passage says “{pair[1]}” where the question asks “{pair[0]}”."
     return ""
 
 
