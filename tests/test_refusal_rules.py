@@ -40,6 +40,9 @@ def test_a_sentence_saying_the_opposite_of_the_question(question, sentence, pair
     ("Why was the plan unsuccessful?", "The plan was not successful because funds ran out."),
     ("What is the information about?", "The rock formation is old."),
     ("What insight did he have?", "It came into sight."),
+    ("Who designed the palace?", "The treaty was signed in the palace."),
+    ("What was discovered in the basin?", "The basin is covered by rainforest."),
+    ("What improved after the war?", "The theory proved right after the war."),
 ])
 def test_no_opposite(question, sentence):
     assert opposite(question, sentence) is None

@@ -167,12 +167,14 @@ OPPOSITES = [("first", "last"), ("most", "least"), ("highest", "lowest"), ("larg
              ("include", "exclude"), ("included", "excluded"), ("best", "worst"), ("continued", "stopped")]
 _OPPOSITE = {stem: other for a, b in OPPOSITES for stem, other in (stem_all([a, b]), stem_all([b, a]))}
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
-# A word that is the other's with a negating prefix ("uninhabited", "inhabited"): "un" and "non" before
-# any word this long, the others before an adjective or a participle only ("insignificant",
-# "deactivated"), so that "information" is not read as "in" + "formation".
+# A word that is the other's with a negating prefix ("uninhabited", "inhabited"), the rest of the word
+# this long: "un" and "non" before any word; "de" and "dis" before a vowel ("deactivated",
+# "disallowed"; "designed" is no "signed", "discovered" no "covered"); "in", "im", "il" and "ir" before
+# an adjective ("insignificant", "impossible"; "information" is no "formation", "improved" no "proved").
 NEGATING_PREFIXES = ("un", "non")
-ADJECTIVE_PREFIXES = ("in", "im", "il", "ir", "dis", "de")
-_ADJECTIVE = re.compile(r"(?:able|ible|ant|ent|ive|al|ed|ful|ous|ic|ate|ar|ct|ing)$")
+BEFORE_A_VOWEL = ("de", "dis")
+BEFORE_AN_ADJECTIVE = ("in", "im", "il", "ir")
+_ADJECTIVE = re.compile(r"(?:able|ible|ant|ent|ive|al|ful|ous|ic|ate|ar|ct)$")
 MIN_NEGATED = 6
 
 
@@ -201,10 +203,12 @@ def opposite(asked: str, sentence: str) -> tuple[str, str] | None:
 
 def _negated(word: str) -> str:
     """The word that `word` negates with its prefix, or ""."""
-    for prefix in NEGATING_PREFIXES + ADJECTIVE_PREFIXES:
+    for prefix in NEGATING_PREFIXES + BEFORE_A_VOWEL + BEFORE_AN_ADJECTIVE:
         base = word[len(prefix):]
-        if word.startswith(prefix) and len(base) >= MIN_NEGATED and (
-                prefix in NEGATING_PREFIXES or _ADJECTIVE.search(base)):
+        if not word.startswith(prefix) or len(base) < MIN_NEGATED:
+            continue
+        if (prefix in NEGATING_PREFIXES or (prefix in BEFORE_A_VOWEL and base[0] in "aeiou")
+                or (prefix in BEFORE_AN_ADJECTIVE and _ADJECTIVE.search(base))):
             return base
     return ""
 
