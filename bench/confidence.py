@@ -80,13 +80,17 @@ def design(features: list) -> np.ndarray:
 def fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     w = np.zeros(x.shape[1])
     for _ in range(100):
-        p = 1 / (1 + np.exp(-(x @ w)))
+        p = predict(x, w)
         hessian = x.T @ (x * (p * (1 - p))[:, None]) + L2 * np.eye(len(w))
         step = np.linalg.solve(hessian, x.T @ (p - y) + L2 * w)
         w -= step
         if np.abs(step).max() < 1e-8:
             break
     return w
+
+
+def predict(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-(x @ w)))
 
 
 def ece(p: np.ndarray, y: np.ndarray) -> float:
@@ -121,7 +125,7 @@ def ece_cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5, repeats: i
         p = np.zeros(len(y))
         for k in range(folds):
             train = fold != k
-            p[~train] = 1 / (1 + np.exp(-(x[~train] @ fit(x[train], y[train]))))
+            p[~train] = predict(x[~train], fit(x[train], y[train]))
         errors.append(ece(p, y))
     return round(float(np.mean(errors)), 3)
 
@@ -193,7 +197,7 @@ def main() -> None:
     y = np.asarray([r["right"] for r in records], dtype=float)
     tune = np.asarray([r["split"] == "tune" for r in records])
     w = fit(x[tune], y[tune])
-    p = 1 / (1 + np.exp(-(x @ w)))
+    p = predict(x, w)
     held = ~tune
     answered = np.asarray([r["answered"] for r in records])
     answerable = np.asarray([bool(r["answers"]) for r in records])

@@ -126,10 +126,9 @@ def unmentioned(asked: str, chunks: Sequence[ScoredChunk]) -> list[str]:
     asked_numbers = _QUESTION_NUMBER.findall(asked)
     if not asked_names and not asked_numbers:  # nothing to look for: the passages need not be read
         return []
-    said = [f"{c.title} {c.section} {c.text}" for c in chunks]
+    said = [_said(c) for c in chunks]
     text = " ".join(" ".join(said).split())
     vocabulary: frozenset[str] = frozenset().union(*map(_vocabulary, said))
-    numbers = {n.replace(",", "") for n in _QUESTION_NUMBER.findall(text)}
     missing = []
     for name in asked_names:
         folded = fold(name)
@@ -139,8 +138,7 @@ def unmentioned(asked: str, chunks: Sequence[ScoredChunk]) -> list[str]:
             continue
         if not difflib.get_close_matches(folded, vocabulary, n=1, cutoff=NAME_LIKENESS):
             missing.append(name)
-    missing += [n for n in asked_numbers if n.replace(",", "") not in numbers]
-    return missing
+    return missing + _numbers_missing(asked_numbers, text)
 
 
 def negation_missing(asked: str, best: ScoredSentence | None) -> bool:
@@ -154,9 +152,18 @@ def numbers_elsewhere(asked: str, passage: ScoredChunk) -> list[str]:
     """The question's numbers that the passage of its best sentence does not hold, though another
     passage does (`unmentioned` refuses those none holds): "What was developed in 1980?" against a
     passage about the 1970s is about something else."""
-    said = f"{passage.title} {passage.section} {passage.text}".replace(",", "")
-    held = set(_QUESTION_NUMBER.findall(said))
-    return [n for n in _QUESTION_NUMBER.findall(asked) if n.replace(",", "") not in held]
+    return _numbers_missing(_QUESTION_NUMBER.findall(asked), _said(passage))
+
+
+def _said(passage: ScoredChunk) -> str:
+    """What a passage says, its heading path and its article's title included."""
+    return f"{passage.title} {passage.section} {passage.text}"
+
+
+def _numbers_missing(numbers: list[str], text: str) -> list[str]:
+    """Those of `numbers` that `text` does not hold, thousands separators aside ("1,000" = "1000")."""
+    held = {n.replace(",", "") for n in _QUESTION_NUMBER.findall(text)}
+    return [n for n in numbers if n.replace(",", "") not in held]
 
 
 # Words whose opposite in the best sentence answers another question: "What is one of the last
